@@ -1,0 +1,103 @@
+"""Start an HTTP server as a child process and wait until it answers: the one place servers are spawned.
+
+Used by the test suite (one server per session), the demo, the benchmarks and the self-test. The
+server is identified only by its command line, so the harness can start the reference server or a
+stock vLLM server without importing either.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
+    "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class ServerDidNotStart(RuntimeError):
+    """The process exited or never answered its health route; the message carries its log tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``with ServerProcess(argv, port) as srv: httpx.get(srv.url + "/health")``.
+
+    The process gets its own session so teardown can signal the whole group (vLLM runs an engine
+    core child process next to the API server).
+    """
+
+    def __init__(self, argv: list[str], port: int, *, host: str = "127.0.0.1", health: str = "/health",
+                 timeout: float = 240.0, env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.argv, self.port, self.host, self.health, self.timeout = argv, port, host, health, timeout
+        self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="gym-conformance-server-", suffix=".log")[1])
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def start(self) -> "ServerProcess":
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerDidNotStart(f"server exited with code {self.proc.returncode}: {' '.join(self.argv)}\n"
+                                        f"--- log tail ({self.log_path}) ---\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + self.health, timeout=2.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ServerDidNotStart(f"no 200 from {self.url + self.health} within {self.timeout:.0f}s: "
+                                f"{' '.join(self.argv)}\n--- log tail ({self.log_path}) ---\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def vllm_server_argv(model_dir: Path | str, port: int, *, served_name: str = "tiny", max_model_len: int = 1024,
+                     extra: list[str] | None = None) -> list[str]:
+    """Command line of stock vLLM's OpenAI server with the CPU-safe defaults (fp32, eager, small KV cache)."""
+    return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+            "--host", "127.0.0.1", "--port", str(port), "--served-model-name", served_name,
+            "--dtype", "float32", "--max-model-len", str(max_model_len), "--enforce-eager", *(extra or [])]
