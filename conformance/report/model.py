@@ -1,0 +1,359 @@
+"""The report model: ``report.json`` (schema ``gym-conformance/report/1``) is the source of truth.
+
+The pytest plugin writes it; HTML, JUnit and Markdown are rendered from it, with or without pytest.
+Pure data and plain functions: no pytest, no templates, file IO only in :func:`load` / :func:`save`.
+
+    report = load("reports/report.json")
+    report.summary.verdict          # "pass" | "fail" | "error"
+    save(report, "copy.json")       # atomic: temp file + rename
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import _schema as s
+from ._io import pretty_json, write_atomic
+from ._schema import ReportError
+
+SCHEMA = "gym-conformance/report/1"
+TIERS = ("MUST", "SHOULD", "INFO")
+# Summary/legend order; "skipped" is autobahn's "Missing" (feature not advertised or not testable here).
+OUTCOMES = ("pass", "fail", "non_strict", "info", "skipped", "error")
+VERDICTS = ("pass", "fail", "error")
+
+
+@dataclass
+class TokenDiff:
+    """Two token-id sequences that should agree, the first position where they do not, decoded context."""
+
+    expected: list[int]
+    actual: list[int]
+    first_diff: int | None
+    expected_label: str = "expected"
+    actual_label: str = "actual"
+    expected_context: str = ""
+    actual_context: str = ""
+
+
+@dataclass
+class HypothesisInfo:
+    seed: int | None
+    example: dict[str, Any]
+
+
+@dataclass
+class Evidence:
+    verdict: str
+    endpoint: str
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    curl: str | None = None
+    token_diff: TokenDiff | None = None
+    metrics: dict[str, Any] | None = None
+    hypothesis: HypothesisInfo | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    check_id: str
+    name: str
+    tier: str
+    requirement: str
+    outcome: str
+    nodeid: str = ""
+    duration_s: float = 0.0
+    message: str | None = None
+    evidence: Evidence | None = None
+
+
+@dataclass
+class Target:
+    endpoints: list[str]
+    model: str | None = None
+    tokenizer: str | None = None
+    strict: bool = False
+
+
+@dataclass
+class Environment:
+    python: str
+    platform: str
+    cpu_flags: list[str] = field(default_factory=list)
+    hypothesis_profile: str | None = None
+
+
+@dataclass
+class Summary:
+    verdict: str
+    counts: dict[str, int]
+
+
+@dataclass
+class Report:
+    tool_version: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    target: Target
+    environment: Environment
+    results: list[Result]
+    summary: Summary = None  # type: ignore[assignment]  # filled from results when not given
+    tool_name: str = "gym-conformance"
+
+    def __post_init__(self) -> None:
+        if self.summary is None:
+            self.summary = summarize(self.results)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Report":
+        """Validate a decoded ``report.json``; raises :class:`ReportError` naming the bad field."""
+        return _report_from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _report_to_dict(self)
+
+
+def summarize(results: Sequence[Result]) -> Summary:
+    """Counts per outcome and the run verdict: fail iff any fail; error iff any error and no fail."""
+    counts = {outcome: 0 for outcome in OUTCOMES}
+    for result in results:
+        counts[result.outcome] += 1
+    verdict = "fail" if counts["fail"] else "error" if counts["error"] else "pass"
+    return Summary(verdict=verdict, counts=counts)
+
+
+# ---------------------------------------------------------------- token diffs
+
+def first_difference(expected: Sequence[int], actual: Sequence[int]) -> int | None:
+    """Index of the first differing id; ``len(shorter)`` when one is a strict prefix; None when equal."""
+    for index, (a, b) in enumerate(zip(expected, actual)):
+        if a != b:
+            return index
+    return None if len(expected) == len(actual) else min(len(expected), len(actual))
+
+
+def diff_span(expected: Sequence[int], actual: Sequence[int], start: int) -> tuple[int, int]:
+    """End (exclusive) of the differing run on each side, found by matching the common suffix.
+
+    ``[.., 26951, 3834, 198]`` vs ``[.., 94224, 198]`` from ``start`` gives ``(start + 2, start + 1)``:
+    the one hunk a re-tokenization produces, which is what a reader wants aligned.
+    """
+    suffix = 0
+    limit = min(len(expected), len(actual)) - start
+    while suffix < limit and expected[-1 - suffix] == actual[-1 - suffix]:
+        suffix += 1
+    return len(expected) - suffix, len(actual) - suffix
+
+
+def describe_token_diff(diff: TokenDiff, *, max_ids: int = 8) -> str:
+    """The evidence phrase ``[26951, 3834] became [94224] at position 3`` (``"identical"`` if equal)."""
+    if diff.first_diff is None:
+        return "identical"
+    start = diff.first_diff
+    expected_end, actual_end = diff_span(diff.expected, diff.actual, start)
+
+    def ids(seq: Sequence[int], end: int) -> str:
+        chunk = list(seq[start:end])
+        shown = ", ".join(str(i) for i in chunk[:max_ids])
+        return f"[{shown}{', …' if len(chunk) > max_ids else ''}]"
+
+    return f"{ids(diff.expected, expected_end)} became {ids(diff.actual, actual_end)} at position {start}"
+
+
+def token_diff(expected: Sequence[int], actual: Sequence[int], decode: Callable[[list[int]], str] | None = None,
+               *, expected_label: str = "expected", actual_label: str = "actual",
+               context: int = 8) -> TokenDiff:
+    """Build a :class:`TokenDiff`, decoding ``context`` ids either side of the first difference.
+
+    ``decode`` is usually ``tokenizer.decode``; without one the contexts are empty.
+    """
+    expected, actual = [int(i) for i in expected], [int(i) for i in actual]
+    first = first_difference(expected, actual)
+    centre = len(expected) if first is None else first
+    lo, hi = max(0, centre - context), centre + context
+
+    def window(ids: list[int]) -> str:
+        if decode is None:
+            return ""
+        try:
+            return decode(ids[lo:hi])
+        except Exception as exc:  # noqa: BLE001 - evidence must never hide the failure it explains
+            return f"<could not decode: {type(exc).__name__}: {exc}>"
+
+    return TokenDiff(expected, actual, first, expected_label, actual_label, window(expected), window(actual))
+
+
+# ---------------------------------------------------------------- JSON IO
+
+def dumps(report: Report | dict[str, Any], *, compact: bool = False) -> str:
+    """Strict JSON (browsers and ``jq`` reject ``NaN``): non-finite floats inside free-form objects
+    (request, response, metrics) become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+    data = _finite(report.to_dict() if isinstance(report, Report) else report)
+    if compact:
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return pretty_json(data)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def loads(text: str, *, source: str = "report") -> Report:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError("", f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    return Report.from_dict(data)
+
+
+def load(path: str | os.PathLike[str]) -> Report:
+    """Read and validate a ``report.json``; ``OSError`` if unreadable, :class:`ReportError` if invalid."""
+    return loads(Path(path).read_text(encoding="utf-8"), source=str(path))
+
+
+def save(report: Report, path: str | os.PathLike[str]) -> Path:
+    """Serialize first (so an unserializable report writes nothing), then write atomically."""
+    return write_atomic(path, dumps(report) + "\n")
+
+
+# ---------------------------------------------------------------- dict conversion
+
+def _report_to_dict(report: Report) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": report.tool_name, "version": report.tool_version},
+        "started_at": report.started_at, "finished_at": report.finished_at, "duration_s": report.duration_s,
+        "target": vars(report.target).copy() | {"endpoints": list(report.target.endpoints)},
+        "environment": vars(report.environment).copy() | {"cpu_flags": list(report.environment.cpu_flags)},
+        "summary": {"verdict": report.summary.verdict, "counts": dict(report.summary.counts)},
+        "results": [_result_to_dict(result) for result in report.results],
+    }
+
+
+def _result_to_dict(result: Result) -> dict[str, Any]:
+    data = vars(result).copy()
+    evidence = result.evidence
+    if evidence is not None:
+        data["evidence"] = vars(evidence).copy() | {
+            "token_diff": None if evidence.token_diff is None else vars(evidence.token_diff).copy(),
+            "hypothesis": None if evidence.hypothesis is None else vars(evidence.hypothesis).copy(),
+            "notes": list(evidence.notes),
+        }
+    return data
+
+
+def _report_from_dict(data: Any) -> Report:
+    s.obj(data, "", ["schema", "tool", "started_at", "finished_at", "duration_s", "target", "environment",
+                     "summary", "results"])
+    if data["schema"] != SCHEMA:
+        raise ReportError("schema", f"expected {SCHEMA!r}, got {data['schema']!r}")
+    for key in ("started_at", "finished_at"):
+        _check_timestamp(s.get(data, key, "", str), key)
+    tool = s.obj(data["tool"], "tool", ["name", "version"])
+    target = s.obj(data["target"], "target", ["endpoints", "model", "tokenizer", "strict"])
+    env = s.obj(data["environment"], "environment", ["python", "platform", "cpu_flags", "hypothesis_profile"])
+    results = [_result_from_dict(item, f"results[{i}]") for i, item in enumerate(s.get(data, "results", "", list))]
+    report = Report(
+        tool_name=s.get(tool, "name", "tool", str), tool_version=s.get(tool, "version", "tool", str),
+        started_at=s.get(data, "started_at", "", str), finished_at=s.get(data, "finished_at", "", str),
+        duration_s=s.get(data, "duration_s", "", float),
+        target=Target(endpoints=s.list_of(target, "endpoints", "target", str),
+                      model=s.get(target, "model", "target", str, nullable=True),
+                      tokenizer=s.get(target, "tokenizer", "target", str, nullable=True),
+                      strict=s.get(target, "strict", "target", bool)),
+        environment=Environment(python=s.get(env, "python", "environment", str),
+                                platform=s.get(env, "platform", "environment", str),
+                                cpu_flags=s.list_of(env, "cpu_flags", "environment", str),
+                                hypothesis_profile=s.get(env, "hypothesis_profile", "environment", str,
+                                                         nullable=True)),
+        results=results, summary=_summary_from_dict(data["summary"]))
+    _check_summary(report)
+    return report
+
+
+def _check_timestamp(text: str, path: str) -> None:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportError(path, f"expected an ISO 8601 timestamp, got {text!r}") from None
+
+
+def _summary_from_dict(data: Any) -> Summary:
+    s.obj(data, "summary", ["verdict", "counts"])
+    counts = s.obj(data["counts"], "summary.counts", OUTCOMES)
+    for outcome in OUTCOMES:
+        if s.get(counts, outcome, "summary.counts", int) < 0:
+            raise ReportError(f"summary.counts.{outcome}", f"expected a count >= 0, got {counts[outcome]}")
+    return Summary(verdict=s.choice(data, "verdict", "summary", VERDICTS), counts=dict(counts))
+
+
+def _check_summary(report: Report) -> None:
+    # A summary that disagrees with its results would make the HTML badge and CI gate lie; refuse it.
+    computed = summarize(report.results)
+    for outcome in OUTCOMES:
+        if report.summary.counts[outcome] != computed.counts[outcome]:
+            raise ReportError(f"summary.counts.{outcome}", f"says {report.summary.counts[outcome]} but results "
+                                                           f"have {computed.counts[outcome]}")
+    if report.summary.verdict != computed.verdict:
+        raise ReportError("summary.verdict", f"says {report.summary.verdict!r} but results give "
+                                             f"{computed.verdict!r}")
+
+
+def _result_from_dict(data: Any, path: str) -> Result:
+    s.obj(data, path, ["check_id", "name", "tier", "requirement", "outcome", "nodeid", "duration_s", "message",
+                       "evidence"])
+    if not s.get(data, "check_id", path, str):
+        raise ReportError(f"{path}.check_id", "must not be empty")
+    evidence = data["evidence"]
+    return Result(check_id=data["check_id"], name=s.get(data, "name", path, str),
+                  tier=s.choice(data, "tier", path, TIERS), requirement=s.get(data, "requirement", path, str),
+                  outcome=s.choice(data, "outcome", path, OUTCOMES), nodeid=s.get(data, "nodeid", path, str),
+                  duration_s=s.get(data, "duration_s", path, float),
+                  message=s.get(data, "message", path, str, nullable=True),
+                  evidence=None if evidence is None else _evidence_from_dict(evidence, f"{path}.evidence"))
+
+
+def _evidence_from_dict(data: Any, path: str) -> Evidence:
+    s.obj(data, path, ["verdict", "endpoint", "request", "response", "curl", "token_diff", "metrics", "hypothesis",
+                       "notes"])
+    diff, hyp = data["token_diff"], data["hypothesis"]
+    return Evidence(verdict=s.get(data, "verdict", path, str), endpoint=s.get(data, "endpoint", path, str),
+                    request=s.get(data, "request", path, dict, nullable=True),
+                    response=s.get(data, "response", path, dict, nullable=True),
+                    curl=s.get(data, "curl", path, str, nullable=True),
+                    token_diff=None if diff is None else _diff_from_dict(diff, f"{path}.token_diff"),
+                    metrics=s.get(data, "metrics", path, dict, nullable=True),
+                    hypothesis=None if hyp is None else _hypothesis_from_dict(hyp, f"{path}.hypothesis"),
+                    notes=s.list_of(data, "notes", path, str))
+
+
+def _diff_from_dict(data: Any, path: str) -> TokenDiff:
+    s.obj(data, path, ["expected", "actual", "first_diff", "expected_label", "actual_label", "expected_context",
+                       "actual_context"])
+    expected, actual = s.list_of(data, "expected", path, int), s.list_of(data, "actual", path, int)
+    first = s.get(data, "first_diff", path, int, nullable=True)
+    if first is not None and not 0 <= first <= max(len(expected), len(actual)):
+        raise ReportError(f"{path}.first_diff", f"{first} is outside both sequences (lengths {len(expected)} "
+                                                f"and {len(actual)})")
+    return TokenDiff(expected, actual, first, *(s.get(data, key, path, str) for key in
+                                                ("expected_label", "actual_label", "expected_context",
+                                                 "actual_context")))
+
+
+def _hypothesis_from_dict(data: Any, path: str) -> HypothesisInfo:
+    s.obj(data, path, ["seed", "example"])
+    return HypothesisInfo(seed=s.get(data, "seed", path, int, nullable=True),
+                          example=s.get(data, "example", path, dict))
