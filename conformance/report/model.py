@@ -139,17 +139,24 @@ def first_difference(expected: Sequence[int], actual: Sequence[int]) -> int | No
     return None if len(expected) == len(actual) else min(len(expected), len(actual))
 
 
-def diff_span(expected: Sequence[int], actual: Sequence[int], start: int) -> tuple[int, int]:
-    """End (exclusive) of the differing run on each side, found by matching the common suffix.
+def diff_span(expected: Sequence[int], actual: Sequence[int], start: int, *, search: int = 64) -> tuple[int, int]:
+    """End (exclusive) of the differing run on each side: the nearest point where the two resync.
 
-    ``[.., 26951, 3834, 198]`` vs ``[.., 94224, 198]`` from ``start`` gives ``(start + 2, start + 1)``:
-    the one hunk a re-tokenization produces, which is what a reader wants aligned.
+    Resync means the rest of the shorter remainder matches (so "``P_2`` starts with ``P_1 + G_1``"
+    works as well as equal-length comparisons): ``[.., 26951, 3834, 151645]`` vs
+    ``[.., 94224, 151645, 198, ..]`` from ``start`` gives ``(start + 2, start + 1)``, the hunk a
+    re-tokenization produces. Beyond ``search`` ids either side, everything after ``start`` differs.
     """
-    suffix = 0
-    limit = min(len(expected), len(actual)) - start
-    while suffix < limit and expected[-1 - suffix] == actual[-1 - suffix]:
-        suffix += 1
-    return len(expected) - suffix, len(actual) - suffix
+    len_e, len_a = len(expected), len(actual)
+    for total in range(1, 2 * search + 1):
+        for skip_e in range(max(0, total - search), min(total, search) + 1):
+            i, j = start + skip_e, start + total - skip_e
+            if i > len_e or j > len_a:
+                continue
+            n = min(len_e - i, len_a - j)
+            if (n == 0 and i == len_e and j == len_a) or (n > 0 and expected[i:i + n] == actual[j:j + n]):
+                return i, j
+    return len_e, len_a
 
 
 def describe_token_diff(diff: TokenDiff, *, max_ids: int = 8) -> str:

@@ -174,6 +174,9 @@ def test_diff_span_brackets_the_only_difference(expected, actual):
         assert expected == actual
         return
     end_e, end_a = diff_span(expected, actual, start)
-    assert start <= end_e and start <= end_a
-    assert expected[:start] == actual[:start] and expected[end_e:] == actual[end_a:]
-    assert expected[:start] + expected[start:end_e] + expected[end_e:] == expected
+    assert start <= end_e <= len(expected) and start <= end_a <= len(actual) and (end_e, end_a) != (start, start)
+    rest = min(len(expected) - end_e, len(actual) - end_a)
+    assert expected[:start] == actual[:start]
+    assert expected[end_e:end_e + rest] == actual[end_a:end_a + rest]
+    if rest == 0:  # resync only at the very end: both sides are used up
+        assert (end_e, end_a) == (len(expected), len(actual))
