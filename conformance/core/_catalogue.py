@@ -1,0 +1,140 @@
+"""The check catalogue as data: contract §15 ids, names, tiers and the requirement sentence each check enforces.
+
+Ids are stable (never renumbered). ``implemented`` marks the checks this harness runs; the others are kept
+so reports and ``--check`` can name them. T-ids are template-level checks (no server needed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MUST, SHOULD, INFO = "MUST", "SHOULD", "INFO"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    name: str
+    tier: str
+    kind: str  # exact | contract | statistical
+    requirement: str
+    probes: tuple[str, ...] = ()
+
+
+_ROWS = [
+    ("E1", "endpoint/models", MUST, "contract",
+     "GET {base}/models MUST answer; it SHOULD return 200 with data[0].id usable as model."),
+    ("E2", "endpoint/training-body", MUST, "contract",
+     "POST {base}/chat/completions MUST accept the full Gym training body, including token and reasoning fields "
+     "on assistant messages, and return 200 with choices[0]."),
+    ("E3", "tokens/bundle-complete", MUST, "contract",
+     "The response MUST yield a complete token bundle from at least one of the three sources; no partial bundle."),
+    ("E4", "tokens/bundle-lengths", MUST, "exact",
+     "len(generation_token_ids) MUST equal len(generation_log_probs); ids are ints; log probs finite, <= 0."),
+    ("E5", "tokens/source-agreement", MUST, "exact",
+     "When several token sources are present (bundle, inline ids, token_id:N logprobs) they MUST agree exactly."),
+    ("E6", "tokens/usage-counts", SHOULD, "exact",
+     "usage.prompt_tokens SHOULD equal len(prompt_token_ids) and usage.completion_tokens len(generation_token_ids)."),
+    ("E7", "tokens/decode-consistency", SHOULD, "contract",
+     "decode(generation_token_ids) SHOULD re-parse to the returned message; the last id is EOS/stop unless "
+     "finish_reason is length."),
+    ("E8", "template/first-turn-prompt", SHOULD, "exact",
+     "First-turn prompt_token_ids SHOULD equal the reference apply_chat_template(messages, tools, "
+     "add_generation_prompt=True)."),
+    ("E9", "tokenize/shape", SHOULD, "contract",
+     "POST {root}/tokenize SHOULD accept {model, messages, tools?, chat_template_kwargs?} and return "
+     "{tokens, count}; MUST when prompt ids are not returned inline."),
+    ("E10", "errors/context-overflow", MUST, "contract",
+     "Context overflow MUST return HTTP 400 whose body contains 'context length' or 'max_tokens', never 500."),
+    ("E11", "request/n-handling", MUST, "contract", "The training path MUST work with n absent or n=1."),
+    ("E12", "reasoning/fields-consistent", MUST, "contract",
+     "Reasoning fields MUST be present only when a reasoning parser is configured."),
+    ("E13", "sampling/pin", SHOULD, "contract",
+     "Off-profile temperature/top_p SHOULD be rejected or overridden; unset top_p not taken from "
+     "generation_config.json."),
+    ("E14", "tools/call-shape", MUST, "contract",
+     "message.tool_calls[*] MUST have id, type 'function', function.name and function.arguments as a JSON string."),
+    ("E15", "response/finish-reason", MUST, "contract",
+     "finish_reason MUST be one of stop, length, tool_calls, content_filter."),
+    ("E16", "logprobs/top-logprobs-null", MUST, "contract",
+     "logprobs=true with top_logprobs=null in token-id mode MUST return logprobs or HTTP 400, never silently empty."),
+    ("E17", "tokenize/chat-parity", MUST, "exact",
+     "/tokenize with the identical first-turn body MUST return exactly the chat prompt_token_ids (when served)."),
+    ("E18", "request/max-tokens-clamp", SHOULD, "contract",
+     "max_tokens SHOULD be clamped to max_model_len - len(prompt); a prompt alone over max_model_len gets 400."),
+    ("E19", "logprobs/token-id-strings", MUST, "exact",
+     "Logprob token strings MUST be 'token_id:N' exactly when return_tokens_as_token_ids is requested."),
+    ("E20", "logprobs/processed-temperature", SHOULD, "statistical",
+     "Returned log probs SHOULD be processed (temperature-scaled): at tau=0.6 they match log_softmax(logits/tau)."),
+    ("E21", "tokens/single-bos", SHOULD, "exact", "Served prompt ids SHOULD contain exactly one BOS."),
+    ("E22", "request/default-max-tokens", SHOULD, "contract", "Omitted max_tokens SHOULD not be capped at 16."),
+    ("E23", "errors/error-body", INFO, "contract", "Error bodies MAY use {error: {message, type, code}}."),
+    ("E24", "template/system-only", SHOULD, "exact",
+     "System-only prompts SHOULD give a clear error or the reference render."),
+    ("M1", "multiturn/prefix-continuity", MUST, "exact",
+     "prompt_token_ids of call k+1 MUST start with P_k + G_k, whether G_k ends in EOS or was truncated."),
+    ("M2", "multiturn/splice-exact", SHOULD, "exact",
+     "prompt_token_ids of call k+1 SHOULD equal splice(P_k+G_k, TP, T, eos) of contract 7.4 over the reference "
+     "render (MUST for the reference server)."),
+    ("M3", "multiturn/bpe-retokenization", MUST, "exact",
+     "A non-canonical previous generation MUST survive verbatim in the next prompt and in /tokenize."),
+    ("M4", "multiturn/tool-call-bytes", MUST, "exact",
+     "Tool-call text with non-template whitespace or key order MUST survive verbatim in the next prompt."),
+    ("M5", "multiturn/reasoning-kept", MUST, "exact",
+     "Across user and tool turns, continuity MUST hold and reasoning bytes be preserved in the served prompt."),
+    ("M6", "multiturn/message-level-prefix", MUST, "contract",
+     "The prefix MUST be derived from message-level fields; no out-of-band field needed."),
+    ("M7", "multiturn/greedy-golden", SHOULD, "exact",
+     "Greedy first token with the spliced prefix SHOULD equal direct engine generation on the same ids."),
+    ("M8", "multiturn/bundle-roundtrip", MUST, "exact",
+     "The bundle MUST sit on the last output item of a call and pass back unchanged on the next request."),
+    ("M9", "multiturn/no-env-token-fields", MUST, "contract",
+     "Environment items (tool outputs, user messages) MUST carry no token fields."),
+    ("M10", "splice/unit-vectors", MUST, "exact", "The splice MUST pass the unit vectors of contract 7.7."),
+    ("M11", "multiturn/truncated-turn", MUST, "exact",
+     "After a truncated turn exactly one end-of-turn token MUST follow the sampled ids; finish_reason length."),
+    ("M12", "multiturn/turn-separator", MUST, "exact",
+     "The turn separator after the model's end token MUST appear exactly once."),
+    ("M13", "tokenize/multiturn-parity", MUST, "exact",
+     "Multi-turn /tokenize with carried ids MUST equal the chat prompt_token_ids (when /tokenize is served)."),
+    ("M14", "multiturn/assistant-without-ids", MUST, "exact",
+     "An assistant without ids after one with ids MUST be refused or every message served; none dropped."),
+    ("M15", "multiturn/empty-prefix-ids", MUST, "contract",
+     "Empty id lists MUST give a loud error or a documented fallback, never an un-spliced prompt as corrected."),
+    ("M16", "multiturn/non-monotonic", MUST, "contract", "Non-monotonic history MUST not be reported continuous."),
+    ("M17", "template/eos-end-of-turn", MUST, "exact",
+     "The tokenizer's EOS MUST be the token that closes assistant turns in the chat template."),
+    ("M18", "template/tool-args-string", MUST, "exact",
+     "Tool-call arguments sent as a JSON string MUST render as the object, never per character or double-encoded."),
+    ("M19", "multiturn/parallel-tool-results", SHOULD, "exact",
+     "Parallel tool results SHOULD render as the template's single tool turn, with continuity kept."),
+    ("M20", "multiturn/reasoning-field-names", SHOULD, "exact",
+     "Reasoning sent as reasoning_content, as reasoning, or inline <think> SHOULD yield identical served prompts."),
+    ("M21", "reasoning/new-turn-parse", SHOULD, "contract",
+     "New-turn reasoning after history containing </think> SHOULD land in reasoning, not content."),
+    ("M22", "request/clamp-spliced", MUST, "contract", "The max_tokens clamp MUST use the spliced prompt length."),
+    ("M23", "multiturn/empty-think", MUST, "exact",
+     "An assistant turn without reasoning MUST not break continuity (no transient empty think block)."),
+    ("M24", "logprobs/rescore-fidelity", SHOULD, "statistical",
+     "Teacher-forced rescoring of prompt+generation SHOULD reproduce generation_log_probs: token_mult_prob_error "
+     "<= 1.05, k3 KL <= 1e-3."),
+    ("M25", "tokens/sentencepiece-first", MUST, "exact", "Assistant-span ids MUST equal the in-context encoding."),
+    ("M26", "tools/harmony-header", MUST, "exact", "GPT-OSS tool headers MUST keep the model's attribute order."),
+    ("M27", "multimodal/ids-preserved", MUST, "exact", "Image placeholder ids MUST be identical across turns."),
+    ("T1", "template/prefix-preserving", INFO, "exact",
+     "The chat template is prefix-preserving when a rendered turn plus the model's output is a prefix of every "
+     "later render; where it is not, the server's splice must absorb the difference (reported, not graded)."),
+    ("T2", "template/turn-separator-consistent", SHOULD, "exact",
+     "The template SHOULD close assistant turns with the same end token and separator as every other turn."),
+    ("T3", "template/tool-call-roundtrip", SHOULD, "exact",
+     "A tool call in the template's own documented format SHOULD re-render byte-identically once parsed."),
+]
+
+CATALOGUE: dict[str, CheckSpec] = {row[0]: CheckSpec(*row) for row in _ROWS}
+
+
+def spec(check_id: str) -> CheckSpec:
+    """The catalogue row for ``check_id`` (KeyError names the unknown id)."""
+    try:
+        return CATALOGUE[check_id]
+    except KeyError:
+        raise KeyError(f"unknown check id {check_id!r}") from None
