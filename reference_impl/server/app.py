@@ -1,0 +1,115 @@
+"""The HTTP layer: routes, bearer auth, and OpenAI-style errors for everything that goes wrong.
+
+Bodies are read and validated by the service (not by FastAPI's signature binding) so malformed
+JSON, wrong types and bad values all come back in one error shape, 4xx, naming the field (E23).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .protocol import ApiError
+from .service import Service
+
+log = logging.getLogger("gym_conformance.server")
+OPEN_PATHS = {"/health"}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise ApiError(400, "the request body is empty; send a JSON object")
+    try:
+        import json
+
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"malformed JSON in the request body: {exc}") from exc
+
+
+def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
+    """``service.engine.start()`` runs in the app's lifespan, inside the server's event loop."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await service.engine.start()
+        try:
+            yield
+        finally:
+            await service.engine.close()
+
+    app = FastAPI(title="gym-conformance reference server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):  # unknown route, wrong method
+        err = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+        return JSONResponse(err.body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        err = ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="internal_server_error")
+        return JSONResponse(err.body(), status_code=500)
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        if api_key and request.url.path not in OPEN_PATHS:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+                err = ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>",
+                               type="authentication_error")
+                return JSONResponse(err.body(), status_code=401)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        if await service.engine.healthy():
+            return JSONResponse({"status": "ok", "weight_version": service.engine.weight_version})
+        err = ApiError(503, "engine is not healthy", type="service_unavailable")
+        return JSONResponse(err.body(), status_code=503)
+
+    @app.get("/v1/models")
+    async def models():
+        return service.models()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        return await service.chat(await _json_body(request))
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        return await service.completions(await _json_body(request))
+
+    async def tokenize(request: Request):
+        return service.tokenize(await _json_body(request))
+
+    async def detokenize(request: Request):
+        return service.detokenize(await _json_body(request))
+
+    # Gym calls /tokenize at the server root (contract §2); vLLM serves both spellings.
+    for prefix in ("", "/v1"):
+        app.add_api_route(prefix + "/tokenize", tokenize, methods=["POST"])
+        app.add_api_route(prefix + "/detokenize", detokenize, methods=["POST"])
+
+    @app.post("/weights/reload")
+    async def reload(request: Request):
+        return await service.reload(await _json_body(request))
+
+    @app.get("/weights")
+    async def weights():
+        return {"weight_version": service.engine.weight_version}
+
+    return app

@@ -1,0 +1,135 @@
+"""The on-policy correction: which prompt ids the engine is given for a chat body (contract §7).
+
+Pure over validated messages plus a renderer. Used identically by ``/v1/chat/completions`` and
+``/tokenize`` so the two always agree (contract §8.6, probe P17). Every case the contract calls a
+silent failure elsewhere (§7.9) is refused here with a 400 that names the problem.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from .protocol import ApiError, Message, Tool, bad_request
+from .rendering import ChatRenderer
+from .splice import SpliceError, expected_prefix_eos_count, splice
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class PrefixChoice:
+    """M (the ids the model actually saw and sampled) and the boundary message for TP (§7.3)."""
+
+    model_prefix: list[int]
+    boundary: int | None  # index of the last message TP renders; None = all messages
+    source: str           # "messages[i]" or "required_prefix_token_ids"
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    prompt_token_ids: list[int]
+    template_token_ids: list[int]
+    prefix_source: str | None  # None: no prior model output, the template render is served as is
+
+
+def choose_prefix(messages: list[Message], required_prefix: list[int] | None) -> PrefixChoice | None:
+    """Contract §7.3: explicit ``required_prefix_token_ids`` wins; else the last message carrying ids.
+
+    The boundary is the last assistant message. When it is not the message the prefix comes from
+    (an assistant without ids after one with ids, P18) the messages between them would be dropped
+    silently, so the request is refused (§7.9 row 5).
+    """
+    assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    last_assistant = assistants[-1] if assistants else None
+    if required_prefix is not None:
+        # Without any assistant message the explicit prefix covers the whole rendered history
+        # (NeMo RL golden case, contract §7.8: a user turn carried as ids).
+        return PrefixChoice(list(required_prefix), last_assistant, "required_prefix_token_ids")
+    carriers = [i for i, m in enumerate(messages) if m.has_bundle]
+    if not carriers:
+        return None
+    carrier = carriers[-1]
+    if last_assistant != carrier:
+        raise bad_request(
+            f"messages[{last_assistant}] is an assistant message without token ids after messages[{carrier}], "
+            "which carries them: the messages between the two cannot be spliced without dropping some "
+            "(contract §7.9, P18). Attach prompt_token_ids/generation_token_ids/generation_log_probs to "
+            "every model-generated assistant message.", "messages")
+    msg = messages[carrier]
+    return PrefixChoice([*msg.prompt_token_ids, *msg.generation_token_ids], carrier, f"messages[{carrier}]")
+
+
+def check_vocab(ids: list[int], vocab_size: int, param: str) -> None:
+    for i, t in enumerate(ids):
+        if not 0 <= t < vocab_size:
+            raise bad_request(f"{param}[{i}] = {t} is out of vocabulary (valid ids: 0..{vocab_size - 1})", param)
+
+
+def _norm(text: str) -> str:
+    return _WS.sub("", text)
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) -> None:
+    """Refuse a carried message whose text is not what its ``generation_token_ids`` say (P20, M16).
+
+    A harness that summarises or rewrites an assistant turn but keeps its ids would otherwise have
+    the edit silently replaced by the original tokens. The comparison is lenient on purpose
+    (whitespace ignored, ``<think>`` blocks and tool-call arguments not compared) so that Gym's own
+    reasoning strip/re-wrap (contract §3.4) never trips it.
+    """
+    generated = _norm(renderer.decode(msg.generation_token_ids))
+    pieces = [_THINK.sub("", _content_text(msg.content))]
+    pieces += [msg.reasoning_content or msg.reasoning or ""]
+    pieces += [c.function.name for c in msg.tool_calls or []]
+    for piece in pieces:
+        if _norm(piece) and _norm(piece) not in generated:
+            raise bad_request(
+                f"non-monotonic history: messages[{index}] carries token ids whose text does not contain its "
+                f"content {piece[:60]!r}; the message was edited after generation (summarised or rewritten) "
+                "and cannot be spliced (contract §7.9, P20)", "messages")
+
+
+def build_prompt(renderer: ChatRenderer, messages: list[Message], tools: list[Tool] | None,
+                 chat_template_kwargs: dict | None, required_prefix: list[int] | None, *, vocab_size: int,
+                 stop_ids: Collection[int] = ()) -> PromptPlan:
+    """Served prompt ids for a chat body: T, or splice(M, TP, T) when earlier output is carried (§7.4)."""
+    if not renderer.eos_closes_turns:
+        raise bad_request(
+            f"the tokenizer's eos_token_id ({renderer.eos_id}) is not the token that closes turns in this chat "
+            "template, so multi-turn prompts cannot be spliced on-policy (contract §7.9 row 1, P21); fix the "
+            "tokenizer's eos_token or the template", "model")
+    template = renderer.render(messages, tools, chat_template_kwargs, add_generation_prompt=True)
+    choice = choose_prefix(messages, required_prefix)
+    if choice is None:
+        return PromptPlan(template, template, None)
+    param = "required_prefix_token_ids" if choice.boundary is None or choice.source.startswith("required") \
+        else f"messages.{choice.boundary}.prompt_token_ids"
+    check_vocab(choice.model_prefix, vocab_size, param)
+    through = messages if choice.boundary is None else messages[:choice.boundary + 1]
+    template_prefix = renderer.render(through, tools, chat_template_kwargs, add_generation_prompt=False)
+    if not choice.source.startswith("required"):
+        have, want = expected_prefix_eos_count(choice.model_prefix, template_prefix, renderer.eos_id)
+        if have != want:
+            raise bad_request(
+                f"non-monotonic history: the ids carried on {choice.source} close {have} turns but the messages "
+                f"through it render {want}; turns were added, removed or merged after generation, or the "
+                "template drops a message (contract §7.9, P20, D10)", "messages")
+        check_message_matches_ids(renderer, messages[choice.boundary], choice.boundary)
+    try:
+        ids = splice(choice.model_prefix, template_prefix, template, renderer.eos_id, stop_ids=stop_ids)
+    except SpliceError as exc:
+        raise bad_request(f"cannot splice the prefix from {choice.source}: {exc}", "messages") from exc
+    return PromptPlan(ids, template, choice.source)
+
+
+__all__ = ["ApiError", "PrefixChoice", "PromptPlan", "build_prompt", "check_vocab", "choose_prefix"]

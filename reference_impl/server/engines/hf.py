@@ -1,0 +1,106 @@
+"""transformers engine: exact, slow, one request at a time. For unit tests and machines without vLLM.
+
+Logprobs follow vLLM's ``processed_logprobs`` (contract §8.3): log-softmax of the logits after
+temperature and top-p, i.e. the distribution the token was actually sampled from. Prompt logprobs
+are of the unprocessed distribution, as vLLM's are.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import torch
+
+from .base import Engine, EngineError, GenerateParams, GenerateResult, generation_stop_ids
+
+
+def processed_logprobs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """log softmax(logits / T) restricted to the top-p nucleus (outside it: -inf), as vLLM samples."""
+    logits = logits.float()
+    if temperature > 0:
+        logits = logits / temperature
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # keep a token while the mass strictly before it is < top_p (the first token always survives)
+        drop = (torch.cumsum(probs, dim=-1) - probs) >= top_p
+        sorted_logits[drop] = float("-inf")
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return torch.log_softmax(logits, dim=-1)
+
+
+def _top(lp: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    if k <= 0:
+        return []
+    vals, idx = torch.topk(lp, k)
+    return [(int(i), float(v)) for i, v in zip(idx, vals)]
+
+
+class HFEngine(Engine):
+    name = "hf"
+
+    def __init__(self, model_dir: str | Path, *, eos_token_id: int | None, max_model_len: int | None = None):
+        from transformers import AutoModelForCausalLM
+
+        self.model_dir = Path(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
+        self.model.eval()
+        cfg = self.model.config
+        self.vocab_size = int(cfg.vocab_size)
+        self.max_model_len = int(max_model_len or getattr(cfg, "max_position_embeddings", 2048))
+        self.stop_ids = generation_stop_ids(self.model_dir, eos_token_id)
+        self._lock = asyncio.Lock()  # torch forward passes are not run concurrently
+
+    async def generate(self, prompt_ids: list[int], params: GenerateParams) -> GenerateResult:
+        async with self._lock:
+            return await asyncio.to_thread(self._generate, prompt_ids, params)
+
+    @torch.no_grad()
+    def _generate(self, prompt_ids: list[int], p: GenerateParams) -> GenerateResult:
+        gen = torch.Generator()
+        gen.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**62, ()).item()))
+        out = self.model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+        result = GenerateResult([], [], "length", top_logprobs=[] if p.top_logprobs else None)
+        if p.prompt_logprobs is not None:
+            raw = torch.log_softmax(out.logits[0, :-1].float(), dim=-1)
+            picked = raw.gather(-1, torch.tensor(prompt_ids[1:]).unsqueeze(-1)).squeeze(-1)
+            result.prompt_logprobs = [None] + [float(x) for x in picked]
+            result.prompt_top_logprobs = [None] + [_top(row, p.prompt_logprobs) for row in raw]
+        past, logits = out.past_key_values, out.logits[0, -1]
+        for _ in range(p.max_tokens):
+            lp = processed_logprobs(logits, p.temperature, p.top_p)
+            if p.temperature == 0:
+                tok = int(torch.argmax(lp))
+            else:
+                tok = int(torch.multinomial(lp.exp(), 1, generator=gen))
+            result.token_ids.append(tok)
+            result.logprobs.append(float(lp[tok]))
+            if result.top_logprobs is not None:
+                result.top_logprobs.append(_top(lp, p.top_logprobs))
+            if tok in self.stop_ids:
+                result.finish_reason = "stop"
+                break
+            out = self.model(input_ids=torch.tensor([[tok]]), past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[0, -1]
+        return result
+
+    async def reload_weights(self, path: str) -> int:
+        from safetensors.torch import load_file
+
+        files = sorted(Path(path).glob("*.safetensors"))
+        if not files:
+            raise EngineError(f"no *.safetensors files in {path}", status=400, param="path")
+        async with self._lock:
+            state = {}
+            for f in files:
+                state.update(load_file(f))
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            if unexpected:
+                raise EngineError(f"checkpoint has unknown tensors: {unexpected[:3]}", status=400, param="path")
+            self.weight_version += 1
+        return self.weight_version
+
+
+def read_config(model_dir: str | Path) -> dict:
+    return json.loads((Path(model_dir) / "config.json").read_text())

@@ -1,0 +1,162 @@
+"""Engine-agnostic request handling: validate, render, splice, clamp, generate, parse, respond.
+
+Each public coroutine takes the decoded JSON body and returns the JSON response, or raises
+``ApiError``; the HTTP layer (``app.py``) only maps those to responses. Contract references: the
+training body §3, token metadata §4, errors §5, the correction §7, server behaviours §8.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .correction import build_prompt, check_vocab
+from .engines.base import Engine, EngineError, GenerateParams
+from .parsing import OutputParser
+from .protocol import (ApiError, ChatRequest, CompletionRequest, DetokenizeRequest, ReloadRequest, TokenizeRequest,
+                       bad_request, describe_validation_error)
+from .rendering import ChatRenderer
+from .response import TokenText, chat_response, completion_response
+from .sampling import SamplingPolicy, clamp_max_tokens
+
+log = logging.getLogger("gym_conformance.server")
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], body: Any) -> M:
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise describe_validation_error(exc) from exc
+
+
+class Service:
+    def __init__(self, tokenizer, engine: Engine, *, served_model_name: str, model_path: str,
+                 policy: SamplingPolicy | None = None, reasoning_parser: str | None = None,
+                 tool_parser: str | None = None, default_chat_template_kwargs: dict | None = None):
+        self.tokenizer, self.engine = tokenizer, engine
+        self.served_model_name, self.model_path = served_model_name, model_path
+        self.policy = policy or SamplingPolicy()
+        self.renderer = ChatRenderer(tokenizer, default_chat_template_kwargs=default_chat_template_kwargs)
+        self.parser = OutputParser(tokenizer, reasoning_parser=reasoning_parser, tool_parser=tool_parser,
+                                   model_name=served_model_name)
+        self.tool_parser = tool_parser
+        self.tokens = TokenText(tokenizer)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _check_model(self, name: str | None) -> None:
+        if name is not None and name != self.served_model_name:
+            raise ApiError(404, f"The model `{name}` does not exist; this server serves "
+                                f"`{self.served_model_name}`", param="model", type="NotFoundError")
+
+    def _plan(self, req: ChatRequest | TokenizeRequest) -> list[int]:
+        plan = build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
+                            req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
+                            stop_ids=self.engine.stop_ids)
+        return plan.prompt_token_ids
+
+    async def _generate(self, prompt_ids: list[int], params: GenerateParams):
+        try:
+            return await self.engine.generate(prompt_ids, params)
+        except EngineError as exc:
+            raise ApiError(exc.status, str(exc), param=exc.param,
+                           type="invalid_request_error" if exc.status < 500 else "internal_server_error") from exc
+
+    def _visible_ids(self, ids: list[int], finish_reason: str) -> list[int]:
+        # The stop token is not part of the text (vLLM's include_stop_str_in_output=False).
+        return ids[:-1] if finish_reason == "stop" and ids and ids[-1] in self.engine.stop_ids else ids
+
+    # -- routes ----------------------------------------------------------------------------------
+    def models(self) -> dict:
+        return {"object": "list", "data": [{
+            "id": self.served_model_name, "object": "model", "created": 0, "owned_by": "gym-conformance",
+            "root": self.model_path, "parent": None, "max_model_len": self.engine.max_model_len}]}
+
+    async def chat(self, body: Any) -> dict:
+        req = validate(ChatRequest, body)
+        self._check_model(req.model)
+        if req.top_logprobs is not None and not req.logprobs:
+            raise bad_request("top_logprobs requires logprobs: true", "top_logprobs")
+        if req.logprobs and req.top_logprobs is None and (req.return_tokens_as_token_ids or req.return_token_ids):
+            # Contract §8.2 / P14: never answer a token-id request with silently empty logprobs.
+            raise bad_request("`top_logprobs` must be set when requesting token information "
+                              "(send top_logprobs: 0)", "top_logprobs")
+        temperature, top_p = self.policy.resolve(req.temperature, req.top_p)
+        prompt = self._plan(req)
+        max_tokens = clamp_max_tokens(req.requested_max_tokens, len(prompt), self.engine.max_model_len)
+        params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                top_logprobs=req.top_logprobs or 0, seed=req.seed)
+        result = await self._generate(prompt, params)
+        with_tools = bool(req.tools and self.tool_parser and req.tool_choice != "none")
+        text = self.tokenizer.decode(self._visible_ids(result.token_ids, result.finish_reason),
+                                     skip_special_tokens=not with_tools)
+        parsed = self.parser.parse(text, result.token_ids, prompt, req)
+        return chat_response(model=self.served_model_name, prompt_ids=prompt, result=result, parsed=parsed,
+                             tt=self.tokens, with_reasoning_fields=bool(self.parser.reasoning_parser),
+                             logprobs=bool(req.logprobs), as_id=bool(req.return_tokens_as_token_ids),
+                             return_token_ids=bool(req.return_token_ids))
+
+    def tokenize(self, body: Any) -> dict:
+        req = validate(TokenizeRequest, body)
+        self._check_model(req.model)
+        if req.messages is not None:
+            tokens = self._plan(req)  # the same ids the chat path serves, corrections included (§4.3, §8.6)
+        else:
+            tokens = list(self.tokenizer(req.prompt, add_special_tokens=req.add_special_tokens)["input_ids"])
+        return {"count": len(tokens), "max_model_len": self.engine.max_model_len, "tokens": tokens,
+                "token_strs": None}
+
+    def detokenize(self, body: Any) -> dict:
+        req = validate(DetokenizeRequest, body)
+        self._check_model(req.model)
+        check_vocab(req.tokens, self.engine.vocab_size, "tokens")
+        return {"prompt": self.tokenizer.decode(req.tokens)}
+
+    async def completions(self, body: Any) -> dict:
+        req = validate(CompletionRequest, body)
+        self._check_model(req.model)
+        if isinstance(req.prompt, str):
+            prompt = list(self.tokenizer(req.prompt)["input_ids"])
+        else:
+            prompt = list(req.prompt)
+            check_vocab(prompt, self.engine.vocab_size, "prompt")
+        rescoring = req.max_tokens == 0
+        if rescoring and not req.echo and req.prompt_logprobs is None:
+            raise bad_request("max_tokens: 0 is only meaningful with echo or prompt_logprobs", "max_tokens")
+        # Pure rescoring samples nothing, so the sampling pin does not apply to it.
+        temperature, top_p = (1.0, 1.0) if rescoring else self.policy.resolve(req.temperature, req.top_p)
+        max_tokens = clamp_max_tokens(None if rescoring else req.max_tokens, len(prompt), self.engine.max_model_len)
+        if rescoring:
+            max_tokens = 1  # engines sample at least one token; it is dropped below
+        want_prompt_lps = req.prompt_logprobs is not None or (req.echo and req.logprobs is not None)
+        params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                top_logprobs=req.logprobs or 0, seed=req.seed,
+                                prompt_logprobs=max(req.prompt_logprobs or 0, req.logprobs or 0)
+                                if want_prompt_lps else None)
+        result = await self._generate(prompt, params)
+        gen = [] if rescoring else list(result.token_ids)
+        finish = "length" if rescoring else result.finish_reason
+        result.finish_reason = finish
+        text = self.tokenizer.decode(self._visible_ids(gen, finish), skip_special_tokens=True)
+        prompt_text = self.tokenizer.decode(prompt) if req.echo else ""
+        return completion_response(model=self.served_model_name, prompt_ids=prompt, prompt_text=prompt_text,
+                                   result=result, gen_ids=gen, text=text, tt=self.tokens, echo=req.echo,
+                                   logprobs=req.logprobs, prompt_logprobs=req.prompt_logprobs,
+                                   as_id=bool(req.return_tokens_as_token_ids),
+                                   return_token_ids=bool(req.return_token_ids))
+
+    async def reload(self, body: Any) -> dict:
+        """Weight sync for the GRPO loop (contract R8): load a directory, reset the prefix cache."""
+        req = validate(ReloadRequest, body)
+        if not Path(req.path).is_dir():
+            raise bad_request(f"path {req.path!r} is not a directory", "path")
+        try:
+            version = await self.engine.reload_weights(req.path)
+        except EngineError as exc:
+            raise ApiError(exc.status, str(exc), param=exc.param) from exc
+        log.info("weights reloaded from %s (version %d)", req.path, version)
+        return {"weight_version": version}

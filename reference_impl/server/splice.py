@@ -1,0 +1,79 @@
+"""The EOS-count splice of contract §7.4, written for this server (pure; no tokenizer, no IO).
+
+The harness has its own implementation in ``conformance/``; both are tested against the contract's
+unit vectors (§7.7) so that a bug in one is caught by the other (ARCHITECTURE.md, dependency rule).
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+
+class SpliceError(ValueError):
+    """The prefix cannot be spliced onto the template render; the message names the reason."""
+
+
+def _as_set(eos: int | Collection[int] | None) -> frozenset[int]:
+    if eos is None:
+        return frozenset()
+    if isinstance(eos, int):
+        return frozenset({eos})
+    return frozenset(eos)
+
+
+def splice(model_prefix: Sequence[int], template_prefix: Sequence[int], template: Sequence[int],
+           eos: int | Collection[int] | None, *, stop_ids: Collection[int] = ()) -> list[int]:
+    """Serve ``model_prefix`` followed by the template render from the N-th end-of-turn token on (§7.4).
+
+    - ``model_prefix`` (M) = P_k + G_k of the previous call, verbatim; ``template_prefix`` (TP) = render
+      through the boundary assistant message without generation prompt; ``template`` (T) = render of
+      the whole request with the generation prompt.
+    - ``eos`` is the tokenizer's EOS id, or a set of ids (the later NeMo RL revision): every member
+      counts toward N.
+    - ``stop_ids`` are further ids the engine stops on (e.g. generation_config's extra EOS) that do not
+      count toward N. If M ends on any EOS or stop id that exact id is kept and the template's
+      end-of-turn token is skipped, so the result always starts with M (contract §7.7, last line)
+      and never carries two end tokens (§7.9, second row).
+
+    Raises ``SpliceError`` when EOS is undefined, TP holds no EOS, or T holds fewer than N.
+    """
+    if not model_prefix:
+        return list(template)
+    eos_set = _as_set(eos)
+    if not eos_set:
+        raise SpliceError("the tokenizer defines no eos_token_id, so the prefix cannot be spliced (contract §7.4)")
+    n = sum(1 for t in template_prefix if t in eos_set)
+    if n == 0:
+        raise SpliceError("the rendered history through the last assistant message contains no EOS token: "
+                          "the tokenizer's EOS is not the chat template's end-of-turn token (contract §7.9)")
+    seen = 0
+    cut = -1
+    for i, t in enumerate(template):
+        if t in eos_set:
+            seen += 1
+            if seen == n:
+                cut = i
+                break
+    if cut < 0:
+        raise SpliceError(f"EOS token #{n} not found in the rendered prompt "
+                          f"(it has {seen}); the history is not monotonic (contract §7.4 step 5)")
+    if model_prefix[-1] in eos_set or model_prefix[-1] in stop_ids:
+        return [*model_prefix, *template[cut + 1:]]
+    # Truncated by max_tokens: the template supplies the end-of-turn token (§7.6 b, probe P04).
+    return [*model_prefix, *template[cut:]]
+
+
+def expected_prefix_eos_count(model_prefix: Sequence[int], template_prefix: Sequence[int],
+                              eos: int | Collection[int]) -> tuple[int, int]:
+    """(EOS count of M, the count a monotonic history implies) -- equal unless turns were added or removed.
+
+    Every rendered turn closes with exactly one EOS (§7.5, gen 3 assumption), and M = P_k + G_k covers
+    the same turns as TP, less the boundary assistant's closing EOS when G_k did not end on EOS
+    (truncated, or stopped on another stop id). A mismatch means the history before the boundary was
+    edited (summarised, truncated, a message dropped by the template: contract §7.9, D10, P20).
+    """
+    eos_set = _as_set(eos)
+    have = sum(1 for t in model_prefix if t in eos_set)
+    want = sum(1 for t in template_prefix if t in eos_set)
+    if not model_prefix or model_prefix[-1] not in eos_set:
+        want -= 1
+    return have, want
