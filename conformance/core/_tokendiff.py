@@ -73,7 +73,8 @@ def token_diff(expected: Sequence[int], actual: Sequence[int], *, decode: Decode
 
 
 def describe_divergence(expected: Sequence[int], actual: Sequence[int], pos: int, *,
-                        decode: Decode | None = None, what: str = "the previous generation") -> str:
+                        decode: Decode | None = None, what: str = "the previous generation",
+                        subject: str = "prompt") -> str:
     """Name the drift class behind a divergence: re-tokenization (same text, other ids), stripping, re-templating.
 
     The classification compares decoded text, so it needs ``decode``; without it the verdict states ids only.
@@ -81,15 +82,15 @@ def describe_divergence(expected: Sequence[int], actual: Sequence[int], pos: int
     e_run, a_run = _divergent_runs(expected, actual, pos)
     ids = f"{e_run} became {a_run} at position {pos}"
     if pos >= len(actual):
-        return f"prompt is shorter than {what}: it ends at position {pos} (truncated or history dropped)"
+        return f"{subject} is shorter than {what}: it ends at position {pos} (truncated or history dropped)"
     if decode is None:
-        return f"prompt diverges from {what}: {ids}"
+        return f"{subject} diverges from {what}: {ids}"
     try:
         e_text, a_text = decode(list(e_run)), decode(list(a_run))
     except Exception:
-        return f"prompt diverges from {what}: {ids}"
+        return f"{subject} diverges from {what}: {ids}"
     if e_text == a_text:
-        return f"prompt re-tokenized {what}: {ids} (same text {e_text!r})"
+        return f"{subject} re-tokenized {what}: {ids} (same text {e_text!r})"
     if not a_run or (e_text.startswith(a_text) and len(a_text) < len(e_text)) or "<think>" in e_text:
-        return f"prompt dropped part of {what} (template stripping?): {ids}, text {e_text!r} -> {a_text!r}"
-    return f"prompt re-templated {what}: {ids}, text {e_text!r} -> {a_text!r}"
+        return f"{subject} dropped part of {what} (template stripping?): {ids}, text {e_text!r} -> {a_text!r}"
+    return f"{subject} re-templated {what}: {ids}, text {e_text!r} -> {a_text!r}"

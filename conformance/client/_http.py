@@ -1,0 +1,224 @@
+"""A Gym-faithful async HTTP client for the endpoint under test (NeMo Gym ``vllm_model`` in training mode).
+
+What it copies from Gym (contract §2-§5): forced training fields and ``n=1``; ``Authorization: Bearer``;
+429/502/503/504/520 retried as rate limiting, 500 retried up to ``max_tries``, 0.5 s apart; a 400 whose body
+says "context length"/"max_tokens" becomes an incomplete call with no tokens; ``/tokenize`` at the server root
+for the fallback source. What it adds for a harness: a retry budget (Gym retries rate limits forever), one-line
+:class:`EndpointError` causes instead of tracebacks, and the time spent awaiting the server.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..core import EndpointError
+from ._extract import Bundle, Sources, TokenMetadataError, choose, read_sources
+
+RATE_LIMIT_STATUSES = {429, 502, 503, 504, 520}
+OVERFLOW_MARKERS = ("context length", "max_tokens")
+
+
+def split_base(url: str) -> tuple[str, str]:
+    """``(api_base, root)``: the OpenAI base ending in ``/v1`` and the server root that serves ``/tokenize``."""
+    url = url.rstrip("/")
+    api = url if url.endswith("/v1") else url + "/v1"
+    return api, api[: -len("/v1")]
+
+
+def training_body(messages: list[dict[str, Any]], *, model: str, tools: list[dict] | None = None,
+                  temperature: float = 1.0, top_p: float = 1.0, max_tokens: int | None = 64,
+                  chat_template_kwargs: dict | None = None, inline_ids: bool = True,
+                  **extra: Any) -> dict[str, Any]:
+    """The chat body Gym's ``_preprocess_chat_completion_create_params`` sends with ``return_token_id_information``.
+
+    ``inline_ids`` is Gym's ``request_prompt_and_generation_token_ids`` (adds ``return_token_ids``).
+    """
+    if extra.get("n") not in (None, 1):
+        raise ValueError("n must be 1: Gym requires n=1 when return_token_id_information=true")
+    body: dict[str, Any] = {"model": model, "messages": messages, **{k: v for k, v in extra.items() if k != "n"}}
+    if tools:
+        body["tools"] = tools
+        body.setdefault("tool_choice", "auto")
+        body.setdefault("parallel_tool_calls", True)
+    else:  # Gym drops both when there are no tools
+        body.pop("tool_choice", None)
+        body.pop("parallel_tool_calls", None)
+    body.update(temperature=temperature, top_p=top_p)
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if chat_template_kwargs:
+        body["chat_template_kwargs"] = chat_template_kwargs
+    # forced last: Gym overwrites whatever the caller sent
+    body.update(logprobs=True, top_logprobs=0, return_tokens_as_token_ids=True)
+    if inline_ids:
+        body["return_token_ids"] = True
+    return body
+
+
+@dataclass
+class ChatCall:
+    """One ``/chat/completions`` call as Gym sees it: request, raw reply, extracted bundle."""
+
+    url: str
+    request: dict[str, Any]
+    status: int
+    response: Any
+    message: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    incomplete: bool = False           # Gym's 400-context-length path: no tokens
+    bundle: Bundle | None = None
+    sources: Sources | None = None
+    metadata_error: TokenMetadataError | None = None
+    tokenize_body: dict[str, Any] | None = None  # set when source 3 needed /tokenize
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+    server_s: float = 0.0  # wall time spent awaiting responses
+
+
+def curl_for(url: str, body: Any, api_key: str = "dummy_key") -> str:
+    """A copy-pastable reproduction of one POST."""
+    return (f"curl -sS -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
+            f"-H {shlex.quote('Authorization: Bearer ' + api_key)} -d {shlex.quote(json.dumps(body))}")
+
+
+class GymClient:
+    """``async with GymClient("http://host:8000/v1", model="m") as c: call = await c.chat(messages)``."""
+
+    def __init__(self, endpoint: str, *, model: str | None = None, api_key: str = "dummy_key",
+                 timeout: float = 60.0, concurrency: int = 8, max_tries: int = 3, retry_budget_s: float = 20.0,
+                 retry_pause_s: float = 0.5, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.api, self.root = split_base(endpoint)
+        self.model, self.api_key = model, api_key
+        self.max_tries, self.retry_budget_s, self.retry_pause_s = max_tries, retry_budget_s, retry_pause_s
+        self.timeout = timeout
+        self._sem = asyncio.Semaphore(concurrency)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport,
+                                       headers={"Authorization": f"Bearer {api_key}"})
+        self.stats = Stats()
+
+    async def __aenter__(self) -> "GymClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def curl(self, url: str, body: Any) -> str:
+        return curl_for(url, body, self.api_key)
+
+    # -- transport with Gym's retry rules -------------------------------------------------------------
+    async def request(self, method: str, url: str, body: Any = None) -> httpx.Response:
+        """Send with Gym's retries; raise :class:`EndpointError` naming the cause when nothing usable came back."""
+        start, tries = time.monotonic(), 0
+        while True:
+            tries += 1
+            try:
+                async with self._sem:
+                    t0 = time.perf_counter()
+                    try:
+                        resp = await self._http.request(method, url, json=body)
+                    finally:
+                        self.stats.server_s += time.perf_counter() - t0
+                        self.stats.requests += 1
+            except httpx.TimeoutException:
+                raise EndpointError(f"{method} {url}: no response within {self.timeout:g}s (timeout)",
+                                    request=body, url=url) from None
+            except httpx.HTTPError as exc:
+                raise EndpointError(f"{method} {url}: cannot connect ({type(exc).__name__}: {exc})",
+                                    request=body, url=url) from None
+            status = resp.status_code
+            retryable = status in RATE_LIMIT_STATUSES or (status == 500 and tries < self.max_tries)
+            if not retryable or time.monotonic() - start + self.retry_pause_s > self.retry_budget_s:
+                if retryable or status in RATE_LIMIT_STATUSES or status >= 500:
+                    raise EndpointError(f"{method} {url}: HTTP {status} after {tries} tries over "
+                                        f"{time.monotonic() - start:.1f}s: {resp.text[:200]!r}",
+                                        request=body, response=resp.text[:2000], status=status, url=url)
+                return resp
+            self.stats.retries += 1
+            await asyncio.sleep(self.retry_pause_s)
+
+    async def post_json(self, url: str, body: Any) -> tuple[int, Any]:
+        """POST and decode JSON; a body that is not JSON is an :class:`EndpointError`, whatever the status."""
+        resp = await self.request("POST", url, body)
+        return resp.status_code, _json(resp, url, body)
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        resp = await self.request("GET", url)
+        return resp.status_code, _json(resp, url, None)
+
+    # -- Gym calls ------------------------------------------------------------------------------------
+    async def models(self) -> tuple[int, Any]:
+        return await self.get_json(self.api + "/models")
+
+    async def resolve_model(self) -> str:
+        """``--model`` or else the first id from ``/v1/models`` (like the draft validation page expects)."""
+        if self.model:
+            return self.model
+        status, data = await self.models()
+        try:
+            self.model = data["data"][0]["id"]
+        except (KeyError, IndexError, TypeError):
+            raise EndpointError(f"GET {self.api}/models gave HTTP {status} without data[0].id; pass --model") from None
+        return self.model
+
+    async def tokenize(self, body: dict[str, Any]) -> tuple[int, Any]:
+        return await self.post_json(self.root + "/tokenize", body)
+
+    async def chat(self, messages: list[dict[str, Any]], *, raw_body: dict[str, Any] | None = None,
+                   **params: Any) -> ChatCall:
+        """One training call; ``raw_body`` bypasses :func:`training_body` for probes that need odd bodies."""
+        body = raw_body if raw_body is not None else training_body(messages, model=await self.resolve_model(),
+                                                                   **params)
+        url = self.api + "/chat/completions"
+        status, data = await self.post_json(url, body)
+        call = ChatCall(url=url, request=body, status=status, response=data)
+        if status == 400 and any(m in json.dumps(data).lower() for m in OVERFLOW_MARKERS):
+            call.incomplete, call.finish_reason = True, "length"   # Gym: empty incomplete result, no tokens
+            return call
+        if status != 200:
+            raise EndpointError(f"POST {url}: HTTP {status}: {json.dumps(data)[:200]}", request=body,
+                                response=data, status=status, url=url)
+        try:
+            call.sources = read_sources(data)
+            choice = data["choices"][0]
+            call.message = choice.get("message") or {}
+            call.finish_reason = choice.get("finish_reason")
+            prompt = None
+            if call.sources.message is None and call.sources.inline_prompt is None:
+                call.tokenize_body = tokenize_body(body)
+                t_status, t_data = await self.tokenize(call.tokenize_body)
+                prompt = t_data.get("tokens") if t_status == 200 and isinstance(t_data, dict) else None
+            call.bundle = choose(call.sources, prompt)
+        except TokenMetadataError as exc:
+            call.metadata_error = exc
+        return call
+
+
+_TOKENIZE_FIELDS = ("model", "messages", "tools", "chat_template_kwargs", "mm_processor_kwargs",
+                    "required_prefix_token_ids")
+
+
+def tokenize_body(chat_body: dict[str, Any]) -> dict[str, Any]:
+    """The ``/tokenize`` body Gym builds from a chat body (``_TOKENIZE_CHAT_FIELDS``)."""
+    return {k: chat_body[k] for k in _TOKENIZE_FIELDS if k in chat_body}
+
+
+def _json(resp: httpx.Response, url: str, body: Any) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise EndpointError(f"{resp.request.method} {url}: HTTP {resp.status_code} with a body that is not JSON: "
+                            f"{resp.text[:120]!r}", request=body, response=resp.text[:2000],
+                            status=resp.status_code, url=url) from None
