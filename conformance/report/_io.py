@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -58,3 +59,17 @@ def pretty_json(value: Any, indent: int = 2) -> str:
         return scalar(item)
 
     return fmt(value, 0)
+
+
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by ``"NaN"``/``"Infinity"``/``"-Infinity"`` (strict JSON has none).
+
+    A NaN log prob is exactly the evidence E4 reports, so it must survive as something readable.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value

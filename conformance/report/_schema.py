@@ -13,10 +13,12 @@ from typing import Any, Iterable
 class ReportError(ValueError):
     """A report document does not follow the schema; ``field`` is the path of the offending value."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field}: {problem}" if field else problem)
+    def __init__(self, field: str, problem: str, source: str | None = None) -> None:
+        super().__init__(field, problem)
+        self.field, self.problem, self.source = field, problem, source  # source: the file, once known
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.source, self.field, self.problem) if part)
 
 
 _TYPE_NAMES = {bool: "bool", int: "int", float: "number", str: "string", list: "list", dict: "object"}

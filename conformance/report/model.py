@@ -10,7 +10,6 @@ Pure data and plain functions: no pytest, no templates, file IO only in :func:`l
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import _schema as s
-from ._io import pretty_json, write_atomic
+from ._io import json_safe, pretty_json, write_atomic
 from ._schema import ReportError
 
 SCHEMA = "gym-conformance/report/1"
@@ -202,28 +201,21 @@ def token_diff(expected: Sequence[int], actual: Sequence[int], decode: Callable[
 def dumps(report: Report | dict[str, Any], *, compact: bool = False) -> str:
     """Strict JSON (browsers and ``jq`` reject ``NaN``): non-finite floats inside free-form objects
     (request, response, metrics) become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
-    data = _finite(report.to_dict() if isinstance(report, Report) else report)
+    data = json_safe(report.to_dict() if isinstance(report, Report) else report)
     if compact:
         return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return pretty_json(data)
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
-
-
-def loads(text: str, *, source: str = "report") -> Report:
+def loads(text: str, *, source: str | None = None) -> Report:
+    """Parse and validate; errors carry ``source`` (a file name) in front of the field path."""
     try:
-        data = json.loads(text)
+        return Report.from_dict(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise ReportError("", f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    return Report.from_dict(data)
+        raise ReportError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source) from None
+    except ReportError as exc:
+        exc.source = source
+        raise
 
 
 def load(path: str | os.PathLike[str]) -> Report:

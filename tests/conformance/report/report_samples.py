@@ -93,3 +93,65 @@ def stock_vllm_results() -> list[dict]:
         simple_result("M24", "logprobs/teacher-forced", "info", "SHOULD", "token_mult_prob_error 1.003"),
         simple_result("T1", "template/prefix-preserving", "pass", "SHOULD"),
     ]
+
+
+# ---------------------------------------------------------------- a tiny DOM over html.parser
+
+class Node:
+    def __init__(self, tag: str, attrs: dict, parent: "Node | None" = None) -> None:
+        self.tag, self.attrs, self.parent, self.children = tag, attrs, parent, []
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+    def text(self) -> str:
+        return "".join(child if isinstance(child, str) else child.text() for child in self.children)
+
+    def iter(self):
+        for child in self.children:
+            if isinstance(child, Node):
+                yield child
+                yield from child.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs) -> list["Node"]:
+        return [node for node in self.iter()
+                if (tag is None or node.tag == tag) and (cls is None or cls in node.classes)
+                and all(node.attrs.get(key.replace("_", "-")) == value for key, value in attrs.items())]
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs) -> "Node":
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag} class={cls} {attrs}>"
+        return found[0]
+
+
+_VOID = {"meta", "br", "hr", "img", "input", "link", "col", "source", "wbr"}
+
+
+def parse_html(text: str) -> Node:
+    """Parse into a tree; asserts every non-void element is closed in order (well-formed output)."""
+    from html.parser import HTMLParser
+
+    root = Node("#root", {})
+
+    class Builder(HTMLParser):
+        current = root
+
+        def handle_starttag(self, tag, attrs):
+            node = Node(tag, dict(attrs), self.current)
+            self.current.children.append(node)
+            if tag not in _VOID:
+                self.current = node
+
+        def handle_endtag(self, tag):
+            assert self.current.tag == tag, f"</{tag}> closes <{self.current.tag}>"
+            self.current = self.current.parent
+
+        def handle_data(self, data):
+            self.current.children.append(data)
+
+    builder = Builder(convert_charrefs=True)
+    builder.feed(text)
+    builder.close()
+    assert builder.current is root, f"unclosed <{builder.current.tag}>"
+    return root

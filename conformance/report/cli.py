@@ -1,0 +1,81 @@
+"""``gym-conformance report REPORT.json [--html OUT] [--junit OUT] [--markdown OUT]``.
+
+Re-renders the artefacts from ``report.json`` (the source of truth) without pytest, e.g. after a CI
+run or with a newer version of the templates. With no output option it writes the HTML next to the
+JSON (``reports/report.json`` → ``reports/report.html``). Everything is rendered in memory before the
+first file is written, and each file is written atomically, so bad input leaves nothing half-written.
+Exit codes: 0 rendered, 2 unreadable or invalid input or unusable output path.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._io import write_atomic
+from ._schema import ReportError
+from .model import load
+
+PROG = "gym-conformance report"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", metavar="REPORT.json", help="a report.json written by the pytest plugin")
+    parser.add_argument("--html", metavar="OUT", help="write the self-contained HTML report here")
+    parser.add_argument("--junit", metavar="OUT", help="write JUnit XML here (one testcase per check result)")
+    parser.add_argument("--markdown", metavar="OUT", help="write a Markdown summary here (CI job summaries)")
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    source = Path(args.report)
+    try:
+        report = load(source)
+    except ReportError as exc:
+        return _fail(f"invalid report: {exc}")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return _fail(f"cannot read {source}: {reason}")
+
+    wanted = {"html": args.html, "junit": args.junit, "markdown": args.markdown}
+    if not any(wanted.values()):
+        wanted["html"] = str(source.with_suffix(".html"))
+    targets = {kind: Path(out) for kind, out in wanted.items() if out}
+    seen: dict[Path, str] = {}
+    for kind, path in targets.items():
+        resolved = path.resolve()
+        if resolved == source.resolve():  # the JSON is the source of truth: never render over it
+            return _fail(f"--{kind} {path} would overwrite the input report")
+        if resolved in seen:
+            return _fail(f"--{kind} and --{seen[resolved]} both write {path}")
+        if not path.parent.is_dir():
+            return _fail(f"--{kind} {path}: folder {path.parent} does not exist")
+        seen[resolved] = kind
+
+    # Render everything before writing anything (renderers import jinja2 only when needed).
+    rendered: dict[str, str] = {}
+    if "html" in targets:
+        from .html import render_html
+
+        rendered["html"] = render_html(report)
+    if "junit" in targets:
+        from .junit import render_junit
+
+        rendered["junit"] = render_junit(report)
+    if "markdown" in targets:
+        from .markdown import render_markdown
+
+        rendered["markdown"] = render_markdown(report)
+    for kind, text in rendered.items():
+        try:
+            write_atomic(targets[kind], text)
+        except OSError as exc:
+            return _fail(f"cannot write {targets[kind]}: {exc.strerror or exc}")
+        print(f"{kind}: {targets[kind]}")
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in report.summary.counts.items() if n)
+    print(f"verdict: {report.summary.verdict} ({counts or 'no results'})")
+    return 0

@@ -1,0 +1,128 @@
+"""Self-contained HTML report rendered from ``report.json`` with one jinja2 template.
+
+    write_html(load("reports/report.json"), "reports/report.html")
+
+The template (``templates/report.html.jinja``, package data) is rendered once with a flat context
+built here; autoescaping is always on, so ``<|im_end|>`` or ``<script>`` in evidence show as text.
+The full report rides along as JSON in the ``data-jsonblob`` attribute of ``#report-data`` so the
+HTML alone is enough to recover the data (pytest-html does the same).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ._diffview import diff_view
+from ._io import json_safe, pretty_json, write_atomic
+from .model import OUTCOMES, Report, Result, dumps
+
+__all__ = ["LEGEND", "FAMILIES", "family_of", "render_html", "write_html"]
+
+# autobahn's legend, with the "Missing" column named for what it means here.
+LEGEND: dict[str, tuple[str, str]] = {
+    "pass": ("Pass", "the endpoint meets the requirement"),
+    "fail": ("Fail", "violates a MUST (or a SHOULD under --conformance-strict): not conformant"),
+    "non_strict": ("Non-Strict", "violates a SHOULD: still conformant, worth fixing"),
+    "info": ("Info", "behaviour the contract leaves open, reported for information"),
+    "skipped": ("Skipped", "not applicable here: feature not served or --tokenizer not given"),
+    "error": ("Error", "the check could not run: endpoint or harness error"),
+}
+FAMILIES: dict[str, str] = {
+    "E": "Endpoint, single call", "M": "Multi-turn and on-policy correction", "R": "Rollout and loop",
+    "T": "Template", "template": "Template", "B": "Benchmarks",
+}
+_DETAIL_OUTCOMES = ("fail", "non_strict", "error")
+
+
+def family_of(result: Result) -> str:
+    """``E4`` → ``E``; ids without a number fall back to the name's first segment (``template/...``)."""
+    match = re.fullmatch(r"([A-Za-z]+)\d+[a-z]?", result.check_id)
+    if match:
+        return match.group(1).upper()
+    return result.name.split("/", 1)[0] if "/" in result.name else "other"
+
+
+def _natural(text: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _one_line(text: str | None, limit: int = 200) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("conformance.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def _metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(json_safe(value), ensure_ascii=False)
+    return str(value)
+
+
+def _detail(index: int, result: Result) -> dict[str, Any]:
+    ev = result.evidence
+    detail: dict[str, Any] = {"index": index, "result": result, "open": result.outcome in ("fail", "error"),
+                              "evidence": ev, "diff": None, "request": None, "response": None, "metrics": [],
+                              "example": None}
+    if ev is None:
+        return detail
+    detail["diff"] = None if ev.token_diff is None else diff_view(ev.token_diff)
+    detail["request"] = None if ev.request is None else pretty_json(json_safe(ev.request))
+    detail["response"] = None if ev.response is None else pretty_json(json_safe(ev.response))
+    detail["metrics"] = [(key, _metric(value)) for key, value in (ev.metrics or {}).items()]
+    if ev.hypothesis is not None:
+        detail["example"] = pretty_json(json_safe(ev.hypothesis.example))
+    return detail
+
+
+def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    details = []
+    for index, result in enumerate(report.results):
+        has_detail = result.outcome in _DETAIL_OUTCOMES or result.evidence is not None
+        row = {"index": index, "result": result, "family": family_of(result), "has_detail": has_detail,
+               "line": _one_line(result.message or (result.evidence.verdict if result.evidence else ""))}
+        groups.setdefault(row["family"], []).append(row)
+        if has_detail:
+            details.append(_detail(index, result))
+    order = list(FAMILIES)
+    ordered = sorted(groups, key=lambda fam: (order.index(fam) if fam in order else len(order), fam))
+    grouped = [{"family": fam, "title": FAMILIES.get(fam, fam),
+                "rows": sorted(groups[fam], key=lambda row: (_natural(row["result"].check_id), row["index"]))}
+               for fam in ordered]
+    legend = [{"key": key, "label": LEGEND[key][0], "description": LEGEND[key][1],
+               "count": report.summary.counts.get(key, 0)} for key in OUTCOMES]
+    if matrix is not None:
+        from .matrix import matrix_view  # local: the matrix module is only needed when one is given
+
+        matrix = matrix_view(matrix)
+    return {"report": report, "summary": report.summary, "legend": legend, "labels": LEGEND, "groups": grouped,
+            "details": details, "json_blob": dumps(report, compact=True), "matrix": matrix}
+
+
+def render_html(report: Report | dict[str, Any], *, matrix: Any = None) -> str:
+    """Render the report (a :class:`Report` or a decoded ``report.json``, validated first) to HTML.
+
+    ``matrix`` (a :class:`conformance.report.matrix.Matrix`) adds a mutant × check section.
+    """
+    if not isinstance(report, Report):
+        report = Report.from_dict(report)
+    return _environment().get_template("report.html.jinja").render(**_context(report, matrix))
+
+
+def write_html(report: Report | dict[str, Any], path: str | os.PathLike[str], *, matrix: Any = None) -> Path:
+    """Render fully, then write atomically (a failed render leaves any previous file untouched)."""
+    return write_atomic(path, render_html(report, matrix=matrix))

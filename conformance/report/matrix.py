@@ -1,0 +1,152 @@
+"""Endpoint (or mutant) × check matrix built from several reports; Markdown for the README, HTML section.
+
+    matrix = build_matrix({"reference": load("ref.json"), "no-correction": load("stock.json")})
+    Path("matrix.md").write_text(render_matrix_markdown(matrix))
+    json.dumps(matrix.to_dict())      # machine-readable, schema "gym-conformance/matrix/1"
+
+One cell per (row, check id). When a report holds several results for one check (one per endpoint,
+parametrised probes) the cell shows the worst of them, so a single failing rank is never hidden.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from . import _schema as s
+from ._schema import ReportError
+from .model import OUTCOMES, TIERS, Report
+
+__all__ = ["MATRIX_SCHEMA", "GLYPHS", "Matrix", "build_matrix", "worst_outcome", "render_matrix_markdown",
+           "render_matrix_html", "matrix_view"]
+
+MATRIX_SCHEMA = "gym-conformance/matrix/1"
+# Worst first: a cell holding a fail and a pass is a fail.
+_SEVERITY = ("fail", "error", "non_strict", "info", "pass", "skipped")
+GLYPHS = {"pass": "✓", "fail": "✗", "non_strict": "~", "info": "i", "skipped": "–", "error": "!"}
+_LEGEND_MD = "✓ pass · ✗ fail · ~ non-strict · i info · – skipped · ! error · blank: not run"
+
+
+def worst_outcome(outcomes: Iterable[str]) -> str | None:
+    ranked = sorted(outcomes, key=_SEVERITY.index)
+    return ranked[0] if ranked else None
+
+
+def _natural(text: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+@dataclass
+class Matrix:
+    rows: list[str]
+    columns: list[str]
+    cells: dict[str, dict[str, str]]  # row → check id → outcome; absent = the check did not run there
+    checks: dict[str, dict[str, str]] = field(default_factory=dict)  # check id → {"name", "tier"}
+
+    def outcome(self, row: str, check_id: str) -> str | None:
+        return self.cells.get(row, {}).get(check_id)
+
+    def failing(self, row: str) -> set[str]:
+        """Check ids that failed for ``row``: what a mutant's expectation entry is compared with."""
+        return {check for check, outcome in self.cells.get(row, {}).items() if outcome == "fail"}
+
+    def verdict(self, row: str) -> str:
+        outcomes = set(self.cells.get(row, {}).values())
+        return "fail" if "fail" in outcomes else "error" if "error" in outcomes else "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": MATRIX_SCHEMA, "rows": list(self.rows), "columns": list(self.columns),
+                "checks": {key: dict(value) for key, value in self.checks.items()},
+                "cells": {row: dict(self.cells.get(row, {})) for row in self.rows}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Matrix":
+        s.obj(data, "", ["schema", "rows", "columns", "checks", "cells"])
+        if data["schema"] != MATRIX_SCHEMA:
+            raise ReportError("schema", f"expected {MATRIX_SCHEMA!r}, got {data['schema']!r}")
+        rows, columns = s.list_of(data, "rows", "", str), s.list_of(data, "columns", "", str)
+        checks = s.get(data, "checks", "", dict)
+        for check_id, meta in checks.items():
+            s.obj(meta, f"checks.{check_id}", ["name", "tier"])
+            s.get(meta, "name", f"checks.{check_id}", str)
+            s.choice(meta, "tier", f"checks.{check_id}", TIERS)
+        cells = s.get(data, "cells", "", dict)
+        for row, row_cells in cells.items():
+            if row not in rows:
+                raise ReportError(f"cells.{row}", "row is not listed in rows")
+            for check_id in s.get(cells, row, "cells", dict):
+                if check_id not in columns:
+                    raise ReportError(f"cells.{row}.{check_id}", "check id is not listed in columns")
+                s.choice(row_cells, check_id, f"cells.{row}", OUTCOMES)
+        return cls(rows, columns, {row: dict(cells.get(row, {})) for row in rows},
+                   {key: dict(value) for key, value in checks.items()})
+
+
+def build_matrix(reports: Mapping[str, Report | dict[str, Any]] | Iterable[tuple[str, Report | dict[str, Any]]]
+                 ) -> Matrix:
+    """Rows in the given order (name → report); columns are every check id seen, in natural order."""
+    pairs = list(reports.items()) if isinstance(reports, Mapping) else list(reports)
+    rows, cells, checks = [], {}, {}
+    for name, report in pairs:
+        if name in cells:
+            raise ValueError(f"duplicate matrix row {name!r}")
+        report = report if isinstance(report, Report) else Report.from_dict(report)
+        seen: dict[str, list[str]] = {}
+        for result in report.results:
+            seen.setdefault(result.check_id, []).append(result.outcome)
+            checks.setdefault(result.check_id, {"name": result.name, "tier": result.tier})
+        rows.append(name)
+        cells[name] = {check: worst_outcome(outcomes) for check, outcomes in seen.items()}
+    columns = sorted(checks, key=_natural)
+    return Matrix(rows, columns, cells, {key: checks[key] for key in columns})
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False, columns: Iterable[str] | None = None) -> str:
+    """A GitHub Markdown table with one glyph per cell and a legend line.
+
+    ``transpose=True`` puts checks down the side (better once there are more checks than rows);
+    ``columns`` restricts the table to some check ids.
+    """
+    check_ids = [c for c in (matrix.columns if columns is None else list(columns))]
+    glyph = lambda row, check: GLYPHS.get(matrix.outcome(row, check) or "", " ")  # noqa: E731
+    if transpose:
+        header = ["check", "tier", *(_md(row) for row in matrix.rows)]
+        body = [[f"{_md(c)} `{_md(matrix.checks.get(c, {}).get('name', ''))}`", matrix.checks.get(c, {}).get("tier", ""),
+                 *(glyph(row, c) for row in matrix.rows)] for c in check_ids]
+        body.append(["**verdict**", "", *(matrix.verdict(row) for row in matrix.rows)])
+    else:
+        header = ["endpoint", *(_md(c) for c in check_ids), "verdict"]
+        body = [[_md(row), *(glyph(row, c) for c in check_ids), matrix.verdict(row)] for row in matrix.rows]
+    align = ["---"] * (2 if transpose else 1) + [":-:"] * (len(header) - (2 if transpose else 1))
+    lines = ["| " + " | ".join(line) + " |" for line in (header, align, *body)]
+    return "\n".join(lines) + f"\n\n{_LEGEND_MD}\n"
+
+
+def matrix_view(matrix: Matrix) -> dict[str, Any]:
+    """Flat data for the ``matrix_section`` template macro."""
+    return {
+        "columns": [{"id": c, "name": matrix.checks.get(c, {}).get("name", ""),
+                     "tier": matrix.checks.get(c, {}).get("tier", "")} for c in matrix.columns],
+        "rows": [{"name": row, "verdict": matrix.verdict(row),
+                  "cells": [{"check": c, "outcome": matrix.outcome(row, c),
+                             "glyph": GLYPHS.get(matrix.outcome(row, c) or "", "")} for c in matrix.columns]}
+                 for row in matrix.rows],
+        "legend": _LEGEND_MD,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _macro() -> Any:
+    from .html import _environment  # local: jinja2 loads only when HTML is asked for
+
+    return _environment().get_template("_matrix.html.jinja").module.matrix_section
+
+
+def render_matrix_html(matrix: Matrix) -> str:
+    """The matrix as an HTML ``<section>`` fragment (the full report embeds the same section)."""
+    return str(_macro()(matrix_view(matrix)))
