@@ -1,0 +1,54 @@
+"""Shared pieces for the reference-server tests: tokenizer-only renderers and a rollout step helper."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from fixtures import fixture_path
+from reference_impl.server.correction import build_prompt
+from reference_impl.server.protocol import ChatRequest, Message
+from reference_impl.server.rendering import ChatRenderer
+
+TEMPLATE_VARIANTS = ["strip-reasoning", "tool-json-resorted", "no-separator", "drop-empty-assistant"]
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "weather for a city",
+                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+
+
+@lru_cache(maxsize=None)
+def renderer_for(name: str) -> ChatRenderer:
+    from transformers import AutoTokenizer
+
+    return ChatRenderer(AutoTokenizer.from_pretrained(fixture_path(name)))
+
+
+def served_prompt(renderer: ChatRenderer, messages: list[dict], *, tools=None, kwargs=None, required=None,
+                  vocab_size: int = 200_000, stop_ids=()) -> list[int]:
+    """What the chat path would serve for this body (validated exactly like a request)."""
+    req = ChatRequest.model_validate({"messages": messages, "tools": tools, "chat_template_kwargs": kwargs,
+                                      "required_prefix_token_ids": required})
+    return build_prompt(renderer, req.messages, req.tools, req.chat_template_kwargs, req.required_prefix_token_ids,
+                        vocab_size=vocab_size, stop_ids=stop_ids).prompt_token_ids
+
+
+def carried(prompt: list[int], gen: list[int], renderer: ChatRenderer, **fields) -> dict:
+    """An assistant message as Gym sends it back: the visible text plus the call's token bundle."""
+    visible = gen[:-1] if gen and gen[-1] == renderer.eos_id else gen
+    msg = {"role": "assistant", "content": renderer.decode(visible), "prompt_token_ids": list(prompt),
+           "generation_token_ids": list(gen), "generation_log_probs": [-1.0] * len(gen)}
+    msg.update(fields)
+    return msg
+
+
+def message(d: dict) -> Message:
+    return Message.model_validate(d)
+
+
+@pytest.fixture(scope="module")
+def chatml():
+    return renderer_for("tiny-chatml")
+
+
+@pytest.fixture(scope="module")
+def qwen3():
+    return renderer_for("tiny-qwen3")
