@@ -1,0 +1,15 @@
+"""``/tokenize`` renders the template without the on-policy correction the chat path applies."""
+from reference_impl.server.protocol import TokenizeRequest
+from reference_impl.server.service import Service, validate
+
+REPRODUCES = "NeMo RL default_chat_template_kwargs divergence (P17)"
+
+
+class Mutant(Service):
+    def tokenize(self, body):
+        req = validate(TokenizeRequest, body)
+        if req.messages is None:
+            return super().tokenize(body)
+        tokens = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        return {"count": len(tokens), "max_model_len": self.engine.max_model_len, "tokens": tokens,
+                "token_strs": None}
