@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import TokenDiff, describe_token_diff, diff_span
+from typing import Sequence
+
+from ..core import TokenDiff
 
 
 @dataclass
@@ -36,6 +38,42 @@ class DiffView:
     sides: tuple[Side, Side]
 
 
+def diff_span(expected: Sequence[int], actual: Sequence[int], start: int, *, search: int = 64) -> tuple[int, int]:
+    """End (exclusive) of the differing run on each side: the nearest point where the two resync.
+
+    Resync means the rest of the shorter remainder matches (so "``P_2`` starts with ``P_1 + G_1``"
+    works as well as equal-length comparisons): ``[.., 26951, 3834, 151645]`` vs
+    ``[.., 94224, 151645, 198, ..]`` from ``start`` gives ``(start + 2, start + 1)``, the hunk a
+    re-tokenization produces. Beyond ``search`` ids either side, everything after ``start`` differs.
+    The cells the HTML highlights and the heading :func:`hunk_phrase` prints come from this one span.
+    """
+    len_e, len_a = len(expected), len(actual)
+    for total in range(1, 2 * search + 1):
+        for skip_e in range(max(0, total - search), min(total, search) + 1):
+            i, j = start + skip_e, start + total - skip_e
+            if i > len_e or j > len_a:
+                continue
+            n = min(len_e - i, len_a - j)
+            if (n == 0 and i == len_e and j == len_a) or (n > 0 and expected[i:i + n] == actual[j:j + n]):
+                return i, j
+    return len_e, len_a
+
+
+def hunk_phrase(diff: TokenDiff, *, max_ids: int = 8) -> str:
+    """``[26951, 3834] became [94224] at position 3`` (``"identical"`` when nothing differs)."""
+    if diff.first_diff is None:
+        return "identical"
+    start = diff.first_diff
+    expected_end, actual_end = diff_span(diff.expected, diff.actual, start)
+
+    def ids(seq: Sequence[int], end: int) -> str:
+        chunk = list(seq[start:end])
+        shown = ", ".join(str(i) for i in chunk[:max_ids])
+        return f"[{shown}{', …' if len(chunk) > max_ids else ''}]"
+
+    return f"{ids(diff.expected, expected_end)} became {ids(diff.actual, actual_end)} at position {start}"
+
+
 def diff_view(diff: TokenDiff, *, radius: int = 8, max_span: int = 16) -> DiffView:
     expected, actual = diff.expected, diff.actual
     if diff.first_diff is None:
@@ -51,7 +89,7 @@ def diff_view(diff: TokenDiff, *, radius: int = 8, max_span: int = 16) -> DiffVi
         hidden_before = positions[0] if positions else min(len(seq), diff.first_diff or 0)
         hidden_after = len(seq) - (positions[-1] + 1 if positions else hidden_before)
         sides.append(Side(label, len(seq), cells, hidden_before, hidden_after, context))
-    return DiffView(diff.first_diff, describe_token_diff(diff), first_column, (sides[0], sides[1]))
+    return DiffView(diff.first_diff, hunk_phrase(diff), first_column, (sides[0], sides[1]))
 
 
 def _cell(seq: list[int], pos: int, kind: str) -> Cell:

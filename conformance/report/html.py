@@ -72,6 +72,13 @@ def _metric(value: Any) -> str:
     return str(value)
 
 
+def _body(value: Any) -> str | None:
+    """Pretty JSON, except a string (a non-JSON error body as the client recorded it) shown as is."""
+    if value is None or isinstance(value, str):
+        return value
+    return pretty_json(json_safe(value))
+
+
 def _detail(index: int, result: Result) -> dict[str, Any]:
     ev = result.evidence
     detail: dict[str, Any] = {"index": index, "result": result, "open": result.outcome in ("fail", "error"),
@@ -80,11 +87,10 @@ def _detail(index: int, result: Result) -> dict[str, Any]:
     if ev is None:
         return detail
     detail["diff"] = None if ev.token_diff is None else diff_view(ev.token_diff)
-    detail["request"] = None if ev.request is None else pretty_json(json_safe(ev.request))
-    detail["response"] = None if ev.response is None else pretty_json(json_safe(ev.response))
+    detail["request"], detail["response"] = _body(ev.request), _body(ev.response)
     detail["metrics"] = [(key, _metric(value)) for key, value in (ev.metrics or {}).items()]
     if ev.hypothesis is not None:
-        detail["example"] = pretty_json(json_safe(ev.hypothesis.example))
+        detail["example"] = _body(ev.hypothesis["example"])
     return detail
 
 

@@ -55,7 +55,7 @@ def _body(result: Result) -> str:
         if ev.metrics:
             lines.append("metrics: " + ", ".join(f"{key}={value}" for key, value in ev.metrics.items()))
         if ev.hypothesis is not None:
-            lines.append(f"hypothesis seed: {ev.hypothesis.seed}")
+            lines.append(f"hypothesis seed: {ev.hypothesis['seed']}")
         lines += [f"note: {note}" for note in ev.notes]
         if ev.curl:
             lines.append(f"reproduce: {ev.curl}")

@@ -4,6 +4,7 @@ The pytest plugin writes it; HTML, JUnit and Markdown are rendered from it, with
 Pure data and plain functions: no pytest, no templates, file IO only in :func:`load` / :func:`save`.
 
     report = load("reports/report.json")
+    report.results[0].evidence.token_diff   # conformance.core.Evidence / TokenDiff, as the checks raise them
     report.summary.verdict          # "pass" | "fail" | "error"
     save(report, "copy.json")       # atomic: temp file + rename
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
+from ..core import Evidence, TokenDiff
 from . import _schema as s
 from ._io import json_safe, pretty_json, write_atomic
 from ._schema import ReportError
@@ -25,38 +27,6 @@ TIERS = ("MUST", "SHOULD", "INFO")
 # Summary/legend order; "skipped" is autobahn's "Missing" (feature not advertised or not testable here).
 OUTCOMES = ("pass", "fail", "non_strict", "info", "skipped", "error")
 VERDICTS = ("pass", "fail", "error")
-
-
-@dataclass
-class TokenDiff:
-    """Two token-id sequences that should agree, the first position where they do not, decoded context."""
-
-    expected: list[int]
-    actual: list[int]
-    first_diff: int | None
-    expected_label: str = "expected"
-    actual_label: str = "actual"
-    expected_context: str = ""
-    actual_context: str = ""
-
-
-@dataclass
-class HypothesisInfo:
-    seed: int | None
-    example: dict[str, Any]
-
-
-@dataclass
-class Evidence:
-    verdict: str
-    endpoint: str
-    request: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
-    curl: str | None = None
-    token_diff: TokenDiff | None = None
-    metrics: dict[str, Any] | None = None
-    hypothesis: HypothesisInfo | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,74 +98,6 @@ def summarize(results: Sequence[Result]) -> Summary:
     return Summary(verdict=verdict, counts=counts)
 
 
-# ---------------------------------------------------------------- token diffs
-
-def first_difference(expected: Sequence[int], actual: Sequence[int]) -> int | None:
-    """Index of the first differing id; ``len(shorter)`` when one is a strict prefix; None when equal."""
-    for index, (a, b) in enumerate(zip(expected, actual)):
-        if a != b:
-            return index
-    return None if len(expected) == len(actual) else min(len(expected), len(actual))
-
-
-def diff_span(expected: Sequence[int], actual: Sequence[int], start: int, *, search: int = 64) -> tuple[int, int]:
-    """End (exclusive) of the differing run on each side: the nearest point where the two resync.
-
-    Resync means the rest of the shorter remainder matches (so "``P_2`` starts with ``P_1 + G_1``"
-    works as well as equal-length comparisons): ``[.., 26951, 3834, 151645]`` vs
-    ``[.., 94224, 151645, 198, ..]`` from ``start`` gives ``(start + 2, start + 1)``, the hunk a
-    re-tokenization produces. Beyond ``search`` ids either side, everything after ``start`` differs.
-    """
-    len_e, len_a = len(expected), len(actual)
-    for total in range(1, 2 * search + 1):
-        for skip_e in range(max(0, total - search), min(total, search) + 1):
-            i, j = start + skip_e, start + total - skip_e
-            if i > len_e or j > len_a:
-                continue
-            n = min(len_e - i, len_a - j)
-            if (n == 0 and i == len_e and j == len_a) or (n > 0 and expected[i:i + n] == actual[j:j + n]):
-                return i, j
-    return len_e, len_a
-
-
-def describe_token_diff(diff: TokenDiff, *, max_ids: int = 8) -> str:
-    """The evidence phrase ``[26951, 3834] became [94224] at position 3`` (``"identical"`` if equal)."""
-    if diff.first_diff is None:
-        return "identical"
-    start = diff.first_diff
-    expected_end, actual_end = diff_span(diff.expected, diff.actual, start)
-
-    def ids(seq: Sequence[int], end: int) -> str:
-        chunk = list(seq[start:end])
-        shown = ", ".join(str(i) for i in chunk[:max_ids])
-        return f"[{shown}{', …' if len(chunk) > max_ids else ''}]"
-
-    return f"{ids(diff.expected, expected_end)} became {ids(diff.actual, actual_end)} at position {start}"
-
-
-def token_diff(expected: Sequence[int], actual: Sequence[int], decode: Callable[[list[int]], str] | None = None,
-               *, expected_label: str = "expected", actual_label: str = "actual",
-               context: int = 8) -> TokenDiff:
-    """Build a :class:`TokenDiff`, decoding ``context`` ids either side of the first difference.
-
-    ``decode`` is usually ``tokenizer.decode``; without one the contexts are empty.
-    """
-    expected, actual = [int(i) for i in expected], [int(i) for i in actual]
-    first = first_difference(expected, actual)
-    centre = len(expected) if first is None else first
-    lo, hi = max(0, centre - context), centre + context
-
-    def window(ids: list[int]) -> str:
-        if decode is None:
-            return ""
-        try:
-            return decode(ids[lo:hi])
-        except Exception as exc:  # noqa: BLE001 - evidence must never hide the failure it explains
-            return f"<could not decode: {type(exc).__name__}: {exc}>"
-
-    return TokenDiff(expected, actual, first, expected_label, actual_label, window(expected), window(actual))
-
-
 # ---------------------------------------------------------------- JSON IO
 
 def dumps(report: Report | dict[str, Any], *, compact: bool = False) -> str:
@@ -235,23 +137,10 @@ def _report_to_dict(report: Report) -> dict[str, Any]:
         "schema": SCHEMA,
         "tool": {"name": report.tool_name, "version": report.tool_version},
         "started_at": report.started_at, "finished_at": report.finished_at, "duration_s": report.duration_s,
-        "target": vars(report.target).copy() | {"endpoints": list(report.target.endpoints)},
-        "environment": vars(report.environment).copy() | {"cpu_flags": list(report.environment.cpu_flags)},
-        "summary": {"verdict": report.summary.verdict, "counts": dict(report.summary.counts)},
-        "results": [_result_to_dict(result) for result in report.results],
+        "target": asdict(report.target), "environment": asdict(report.environment),
+        "summary": asdict(report.summary),
+        "results": [asdict(result) for result in report.results],  # recurses into Evidence and TokenDiff
     }
-
-
-def _result_to_dict(result: Result) -> dict[str, Any]:
-    data = vars(result).copy()
-    evidence = result.evidence
-    if evidence is not None:
-        data["evidence"] = vars(evidence).copy() | {
-            "token_diff": None if evidence.token_diff is None else vars(evidence.token_diff).copy(),
-            "hypothesis": None if evidence.hypothesis is None else vars(evidence.hypothesis).copy(),
-            "notes": list(evidence.notes),
-        }
-    return data
 
 
 def _report_from_dict(data: Any) -> Report:
@@ -329,9 +218,10 @@ def _evidence_from_dict(data: Any, path: str) -> Evidence:
     s.obj(data, path, ["verdict", "endpoint", "request", "response", "curl", "token_diff", "metrics", "hypothesis",
                        "notes"])
     diff, hyp = data["token_diff"], data["hypothesis"]
+    # request/response stay free-form: the client records a non-JSON error body as a string, and that
+    # is precisely the evidence an "endpoint returned garbage" failure needs to show.
     return Evidence(verdict=s.get(data, "verdict", path, str), endpoint=s.get(data, "endpoint", path, str),
-                    request=s.get(data, "request", path, dict, nullable=True),
-                    response=s.get(data, "response", path, dict, nullable=True),
+                    request=data["request"], response=data["response"],
                     curl=s.get(data, "curl", path, str, nullable=True),
                     token_diff=None if diff is None else _diff_from_dict(diff, f"{path}.token_diff"),
                     metrics=s.get(data, "metrics", path, dict, nullable=True),
@@ -347,12 +237,11 @@ def _diff_from_dict(data: Any, path: str) -> TokenDiff:
     if first is not None and not 0 <= first <= max(len(expected), len(actual)):
         raise ReportError(f"{path}.first_diff", f"{first} is outside both sequences (lengths {len(expected)} "
                                                 f"and {len(actual)})")
-    return TokenDiff(expected, actual, first, *(s.get(data, key, path, str) for key in
-                                                ("expected_label", "actual_label", "expected_context",
-                                                 "actual_context")))
+    labels = {key: s.get(data, key, path, str) for key in ("expected_label", "actual_label", "expected_context",
+                                                           "actual_context")}
+    return TokenDiff(expected=expected, actual=actual, first_diff=first, **labels)
 
 
-def _hypothesis_from_dict(data: Any, path: str) -> HypothesisInfo:
+def _hypothesis_from_dict(data: Any, path: str) -> dict[str, Any]:
     s.obj(data, path, ["seed", "example"])
-    return HypothesisInfo(seed=s.get(data, "seed", path, int, nullable=True),
-                          example=s.get(data, "example", path, dict))
+    return {"seed": s.get(data, "seed", path, int, nullable=True), "example": data["example"]}

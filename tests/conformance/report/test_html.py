@@ -173,3 +173,9 @@ def test_write_html_and_template_settings(tmp_path, report_dict):
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert _environment().autoescape is True
     assert "<link" not in path.read_text() and "src=" not in path.read_text()  # self-contained
+
+
+def test_non_json_error_body_is_shown_as_text(report_dict):
+    report_dict["results"][5]["evidence"]["response"] = "<html>502 Bad Gateway</html>"
+    page = parse_html(render_html(report_dict))
+    assert detail(page, "M3").find("details", "response").find("pre").text() == "<html>502 Bad Gateway</html>"

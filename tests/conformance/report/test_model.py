@@ -4,33 +4,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
-from report_samples import FIRST_DIFF, P_1, P_2, G_1, build_report, simple_result
-from hypothesis import given, strategies as st
+from report_samples import FIRST_DIFF, P_2, build_report, simple_result
 
 import conformance.report as report_api
-from conformance.report import (
-    Report,
-    ReportError,
-    TokenDiff,
-    describe_token_diff,
-    diff_span,
-    dumps,
-    first_difference,
-    load,
-    loads,
-    save,
-    summarize,
-    token_diff,
-)
+from conformance.core import Evidence, TokenDiff
+from conformance.report import Report, ReportError, dumps, load, loads, save, summarize
 
 
 def test_public_api_is_pinned():
     assert sorted(report_api.__all__) == sorted([
-        "OUTCOMES", "SCHEMA", "TIERS", "Environment", "Evidence", "HypothesisInfo", "Report", "ReportError",
-        "Result", "Summary", "Target", "TokenDiff", "describe_token_diff", "diff_span", "dumps",
-        "first_difference", "load", "loads", "save", "summarize", "token_diff"])
+        "OUTCOMES", "SCHEMA", "TIERS", "VERDICTS", "Environment", "Report", "ReportError", "Result", "Summary",
+        "Target", "dumps", "load", "loads", "save", "summarize"])
 
 
 def test_round_trip_dict_and_file(tmp_path, report_dict):
@@ -45,8 +33,10 @@ def test_round_trip_dict_and_file(tmp_path, report_dict):
 def test_typed_access(report_dict):
     report = Report.from_dict(report_dict)
     m3 = next(r for r in report.results if r.check_id == "M3")
+    # The report holds conformance.core's own evidence types: what a check raises is what gets rendered.
+    assert isinstance(m3.evidence, Evidence) and isinstance(m3.evidence.token_diff, TokenDiff)
     assert m3.evidence.token_diff.first_diff == FIRST_DIFF
-    assert m3.evidence.hypothesis.seed == 1234
+    assert m3.evidence.hypothesis == {"seed": 1234, "example": {"turns": 2, "word": " Skinny"}}
     assert report.summary.verdict == "fail" and report.target.model == "tiny-qwen3"
 
 
@@ -93,7 +83,7 @@ def test_save_is_atomic_when_serialization_fails(tmp_path, report_dict):
      "results[5].evidence.token_diff.actual[1]", "expected int"),
     (lambda d: d["results"][5]["evidence"]["hypothesis"].pop("seed"), "results[5].evidence.hypothesis.seed",
      "missing"),
-    (lambda d: d["results"][5]["evidence"].update(request=[1]), "results[5].evidence.request", "expected object"),
+    (lambda d: d["results"][5]["evidence"].update(metrics=[1]), "results[5].evidence.metrics", "expected object"),
     (lambda d: d["summary"]["counts"].update(fail=0), "summary.counts.fail", "says 0 but results have 1"),
     (lambda d: d["summary"].update(verdict="pass"), "summary.verdict", "says 'pass' but results give 'fail'"),
     (lambda d: d["summary"]["counts"].pop("error"), "summary.counts.error", "missing"),
@@ -134,49 +124,32 @@ def test_report_constructed_in_python_computes_its_summary(report_dict):
     assert fresh.summary == parsed.summary
 
 
-def test_first_difference_cases():
-    assert first_difference([1, 2, 3], [1, 2, 3]) is None
-    assert first_difference([1, 2, 3], [1, 9, 3]) == 1
-    assert first_difference([1, 2], [1, 2, 3]) == 2
-    assert first_difference([], [5]) == 0
+def test_free_form_bodies_accept_non_json_error_text(report_dict):
+    # The client records a non-JSON error body as a string; the report must still load and render.
+    report_dict["results"][5]["evidence"]["response"] = "<html>502 Bad Gateway</html>"
+    report = Report.from_dict(report_dict)
+    assert report.results[5].evidence.response == "<html>502 Bad Gateway</html>"
+    assert report.to_dict() == report_dict
 
 
-def test_retokenization_diff_and_phrase():
-    decode = {26951: " Sk", 3834: "inny", 94224: " Skinny", 151645: "<|im_end|>"}
-    diff = token_diff(P_1 + G_1, P_2, lambda ids: "".join(decode.get(i, "·") for i in ids),
-                      expected_label="P_1 + G_1", actual_label="P_2", context=2)
-    assert diff.first_diff == FIRST_DIFF
-    # 2 ids before the difference, 2 from it: same text, different split.
-    assert diff.expected_context == "·· Skinny"
-    assert diff.actual_context == "·· Skinny<|im_end|>"
-    assert describe_token_diff(diff) == f"[26951, 3834] became [94224] at position {FIRST_DIFF}"
-    assert diff_span(P_1 + G_1, P_2, FIRST_DIFF) == (FIRST_DIFF + 2, FIRST_DIFF + 1)
+def test_a_failure_raised_by_a_check_round_trips(report_dict):
+    """The checks' CheckFailure evidence (core types) serialises to exactly what the schema reads back."""
+    from conformance.core import CheckFailure, token_diff
+
+    diff = token_diff([1, 2, 26951, 3834, 7], [1, 2, 94224, 7, 9], expected_label="P_1 + G_1", actual_label="P_2",
+                      prefix=True)
+    failure = CheckFailure("M3", "re-tokenized", Evidence(verdict="re-tokenized", endpoint="http://x/v1",
+                                                         token_diff=diff))
+    result = {"check_id": failure.check_id, "name": failure.name, "tier": failure.tier,
+              "requirement": failure.requirement, "outcome": "fail", "nodeid": "t.py::t", "duration_s": 0.1,
+              "message": failure.verdict, "evidence": failure.evidence.to_dict()}
+    report = Report.from_dict(build_report([result]))
+    assert report.results[0].evidence == failure.evidence
+    assert loads(dumps(report)).to_dict()["results"][0] == result
 
 
-def test_diff_helpers_edge_cases():
-    def boom(ids):
-        raise KeyError(ids[0])
-
-    diff = token_diff([1, 2], [1, 3], boom)
-    assert diff.expected_context.startswith("<could not decode: KeyError")
-    assert describe_token_diff(token_diff([1, 2], [1, 2])) == "identical"
-    assert describe_token_diff(token_diff([1], [1, 7, 8])) == "[] became [7, 8] at position 1"
-    long = TokenDiff(list(range(20)), [], 0)
-    assert describe_token_diff(long, max_ids=3) == "[0, 1, 2, …] became [] at position 0"
-    # A repeated id must not be counted twice (prefix and suffix overlap).
-    assert diff_span([5, 5, 5], [5, 5], 2) == (3, 2)
-
-
-@given(st.lists(st.integers(0, 5), max_size=12), st.lists(st.integers(0, 5), max_size=12))
-def test_diff_span_brackets_the_only_difference(expected, actual):
-    start = first_difference(expected, actual)
-    if start is None:
-        assert expected == actual
-        return
-    end_e, end_a = diff_span(expected, actual, start)
-    assert start <= end_e <= len(expected) and start <= end_a <= len(actual) and (end_e, end_a) != (start, start)
-    rest = min(len(expected) - end_e, len(actual) - end_a)
-    assert expected[:start] == actual[:start]
-    assert expected[end_e:end_e + rest] == actual[end_a:end_a + rest]
-    if rest == 0:  # resync only at the very end: both sides are used up
-        assert (end_e, end_a) == (len(expected), len(actual))
+def test_model_imports_neither_pytest_nor_jinja2():
+    code = ("import sys, conformance.report; "
+            "print(sorted(m for m in ('pytest', 'jinja2', '_pytest') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
