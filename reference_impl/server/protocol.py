@@ -235,10 +235,15 @@ class ReloadRequest(_Model):
     path: StrictStr
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "tuple"}
+
+
 def describe_validation_error(err: ValidationError) -> ApiError:
     """First pydantic error as a 400 whose ``param`` is the dotted field path (issue 3: 'naming the field')."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+    # Union members appear in loc as type tags ("float", "list[int]"): keep only field names and indexes.
+    loc = ".".join(str(p) for p in first.get("loc", ())
+                   if isinstance(p, int) or not (p in _TYPE_TAGS or "[" in p or "-" in p))
     msg = first.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ")
     return bad_request(f"{loc}: {msg}" if loc else msg, param=loc or None)

@@ -1,0 +1,41 @@
+"""``gym-conformance serve`` refuses bad command lines with one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import pytest
+
+from fixtures import fixture_path
+from gym_conformance.cli import main
+
+
+@pytest.mark.parametrize("argv,needle", [
+    ([], "--model"),
+    (["--model", "/nonexistent"], "not a model directory"),
+    (["--model", "{m}", "--engine", "gpu"], "--engine"),
+    (["--model", "{m}", "--engine", "remote"], "--remote-url"),
+    (["--model", "{m}", "--temperature", "0.6"], "--top-p"),
+    (["--model", "{m}", "--temperature", "0.6", "--top-p", "1.5"], "--top-p"),
+    (["--model", "{m}", "--sampling-overrides"], "training profile"),
+    (["--model", "{m}", "--val-temperature", "1.0", "--val-top-p", "1.0"], "training profile"),
+    (["--model", "{m}", "--reasoning-parser", "nope"], "unknown --reasoning-parser"),
+    (["--model", "{m}", "--tool-parser", "nope"], "unknown --tool-parser"),
+    (["--model", "{m}", "--port", "99999"], "out of range"),
+    (["--model", "{m}", "--port", "abc"], "--port"),
+    (["--model", "{m}", "--chat-template-kwargs", "{bad"], "--chat-template-kwargs"),
+    (["--model", "{m}", "--engine", "hf", "--", "--tensor-parallel-size", "2"], "only for --engine vllm"),
+])
+def test_bad_command_lines_exit_2_with_one_line(argv, needle, capsys):
+    model = str(fixture_path("tiny-chatml"))
+    with pytest.raises(SystemExit) as exc_info:
+        raise SystemExit(main(["serve", *[a.replace("{m}", model) for a in argv]]))
+    assert exc_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_bad_passthrough_engine_argument_is_reported():
+    from reference_impl.server.engines.vllm_engine import engine_args_from_argv
+
+    with pytest.raises(ValueError, match="engine argument"):
+        engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--no-such-flag"])
+    with pytest.raises(ValueError, match="processed_logprobs"):
+        engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--logprobs-mode", "raw_logprobs"])
