@@ -38,6 +38,7 @@ FAMILIES: dict[str, str] = {
     "T": "Template", "template": "Template", "B": "Benchmarks",
 }
 _DETAIL_OUTCOMES = ("fail", "non_strict", "error")
+_DETAIL_ORDER = ("fail", "error", "non_strict", "info", "pass", "skipped")
 
 
 def family_of(result: Result) -> str:
@@ -109,6 +110,8 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
     grouped = [{"family": fam, "title": FAMILIES.get(fam, fam),
                 "rows": sorted(groups[fam], key=lambda row: (_natural(row["result"].check_id), row["index"]))}
                for fam in ordered]
+    # Failures first: the reader opens the report to see what broke.
+    details.sort(key=lambda d: (_DETAIL_ORDER.index(d["result"].outcome), d["index"]))
     legend = [{"key": key, "label": LEGEND[key][0], "description": LEGEND[key][1],
                "count": report.summary.counts.get(key, 0)} for key in OUTCOMES]
     if matrix is not None:

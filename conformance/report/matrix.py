@@ -112,12 +112,18 @@ def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False, columns: 
     ``transpose=True`` puts checks down the side (better once there are more checks than rows);
     ``columns`` restricts the table to some check ids.
     """
-    check_ids = [c for c in (matrix.columns if columns is None else list(columns))]
-    glyph = lambda row, check: GLYPHS.get(matrix.outcome(row, check) or "", " ")  # noqa: E731
+    check_ids = list(matrix.columns if columns is None else columns)
+
+    def glyph(row: str, check: str) -> str:
+        return GLYPHS.get(matrix.outcome(row, check) or "", " ")
+
     if transpose:
         header = ["check", "tier", *(_md(row) for row in matrix.rows)]
-        body = [[f"{_md(c)} `{_md(matrix.checks.get(c, {}).get('name', ''))}`", matrix.checks.get(c, {}).get("tier", ""),
-                 *(glyph(row, c) for row in matrix.rows)] for c in check_ids]
+        body = []
+        for c in check_ids:
+            meta = matrix.checks.get(c, {})
+            body.append([f"{_md(c)} `{_md(meta.get('name', ''))}`", meta.get("tier", ""),
+                         *(glyph(row, c) for row in matrix.rows)])
         body.append(["**verdict**", "", *(matrix.verdict(row) for row in matrix.rows)])
     else:
         header = ["endpoint", *(_md(c) for c in check_ids), "verdict"]

@@ -48,7 +48,8 @@ def test_checks_grouped_by_family_in_natural_order(page):
 
 
 def test_details_only_for_failures_and_evidence(page, report_dict):
-    assert [d.attrs["data-check"] for d in page.find_all("details", "detail")] == ["E6", "M3"]
+    # Failures first, then non-strict; passing checks without evidence get no detail.
+    assert [d.attrs["data-check"] for d in page.find_all("details", "detail")] == ["M3", "E6"]
     assert "open" in detail(page, "M3").attrs and "open" not in detail(page, "E6").attrs
 
 
@@ -179,3 +180,9 @@ def test_non_json_error_body_is_shown_as_text(report_dict):
     report_dict["results"][5]["evidence"]["response"] = "<html>502 Bad Gateway</html>"
     page = parse_html(render_html(report_dict))
     assert detail(page, "M3").find("details", "response").find("pre").text() == "<html>502 Bad Gateway</html>"
+
+
+def test_empty_report_renders():
+    page = parse_html(render_html(build_report([])))
+    assert page.find("span", id="verdict").text() == "PASS"
+    assert "No checks ran." in page.find("section", id="checks").text()
