@@ -48,10 +48,10 @@ def _join(field: str, key: str) -> str:
 
 
 def get(value: dict[str, Any], key: str, field: str, kind: type | tuple[type, ...], *,
-        nullable: bool = False, default: Any = None) -> Any:
+        nullable: bool = False) -> Any:
     """Read ``value[key]`` checked against ``kind`` (int accepted for float; bool never for numbers)."""
     path = _join(field, key)
-    item = value.get(key, default)
+    item = value.get(key)
     if item is None:
         if nullable:
             return None

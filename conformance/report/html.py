@@ -20,7 +20,7 @@ import jinja2
 
 from ._diffview import diff_view
 from ._io import json_safe, pretty_json, write_atomic
-from .model import OUTCOMES, Report, Result, dumps
+from .model import OUTCOMES, Report, Result, check_id_key, dumps
 
 __all__ = ["LEGEND", "FAMILIES", "family_of", "render_html", "write_html"]
 
@@ -49,10 +49,6 @@ def family_of(result: Result) -> str:
     return result.name.split("/", 1)[0] if "/" in result.name else "other"
 
 
-def _natural(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
 def _one_line(text: str | None, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -60,9 +56,9 @@ def _one_line(text: str | None, limit: int = 200) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("conformance.report", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env
+    # StrictUndefined: a template typo fails the tests instead of rendering an empty cell.
+    return jinja2.Environment(loader=jinja2.PackageLoader("conformance.report", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def _metric(value: Any) -> str:
@@ -108,7 +104,7 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
     order = list(FAMILIES)
     ordered = sorted(groups, key=lambda fam: (order.index(fam) if fam in order else len(order), fam))
     grouped = [{"family": fam, "title": FAMILIES.get(fam, fam),
-                "rows": sorted(groups[fam], key=lambda row: (_natural(row["result"].check_id), row["index"]))}
+                "rows": sorted(groups[fam], key=lambda row: (check_id_key(row["result"].check_id), row["index"]))}
                for fam in ordered]
     # Failures first: the reader opens the report to see what broke.
     details.sort(key=lambda d: (_DETAIL_ORDER.index(d["result"].outcome), d["index"]))

@@ -10,13 +10,12 @@ parametrised probes) the cell shows the worst of them, so a single failing rank 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from . import _schema as s
 from ._schema import ReportError
-from .model import OUTCOMES, TIERS, Report
+from .model import OUTCOMES, TIERS, Report, check_id_key
 
 __all__ = ["MATRIX_SCHEMA", "GLYPHS", "Matrix", "build_matrix", "worst_outcome", "render_matrix_markdown",
            "render_matrix_html", "matrix_view"]
@@ -31,10 +30,6 @@ _LEGEND_MD = "✓ pass · ✗ fail · ~ non-strict · i info · – skipped · !
 def worst_outcome(outcomes: Iterable[str]) -> str | None:
     ranked = sorted(outcomes, key=_SEVERITY.index)
     return ranked[0] if ranked else None
-
-
-def _natural(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 @dataclass
@@ -98,7 +93,7 @@ def build_matrix(reports: Mapping[str, Report | dict[str, Any]] | Iterable[tuple
             checks.setdefault(result.check_id, {"name": result.name, "tier": result.tier})
         rows.append(name)
         cells[name] = {check: worst_outcome(outcomes) for check, outcomes in seen.items()}
-    columns = sorted(checks, key=_natural)
+    columns = sorted(checks, key=check_id_key)
     return Matrix(rows, columns, cells, {key: checks[key] for key in columns})
 
 

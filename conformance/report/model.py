@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,12 +74,12 @@ class Report:
     target: Target
     environment: Environment
     results: list[Result]
-    summary: Summary = None  # type: ignore[assignment]  # filled from results when not given
     tool_name: str = "gym-conformance"
 
-    def __post_init__(self) -> None:
-        if self.summary is None:
-            self.summary = summarize(self.results)
+    @property
+    def summary(self) -> Summary:
+        """Always derived from ``results``; a stored summary that disagrees is rejected on load."""
+        return summarize(self.results)
 
     @classmethod
     def from_dict(cls, data: Any) -> "Report":
@@ -87,6 +88,11 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return _report_to_dict(self)
+
+
+def check_id_key(check_id: str) -> list[Any]:
+    """Natural order for check ids: ``E2`` before ``E10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", check_id)]
 
 
 def summarize(results: Sequence[Result]) -> Summary:
@@ -167,8 +173,8 @@ def _report_from_dict(data: Any) -> Report:
                                 cpu_flags=s.list_of(env, "cpu_flags", "environment", str),
                                 hypothesis_profile=s.get(env, "hypothesis_profile", "environment", str,
                                                          nullable=True)),
-        results=results, summary=_summary_from_dict(data["summary"]))
-    _check_summary(report)
+        results=results)
+    _check_summary(_summary_from_dict(data["summary"]), summarize(results))
     return report
 
 
@@ -188,16 +194,14 @@ def _summary_from_dict(data: Any) -> Summary:
     return Summary(verdict=s.choice(data, "verdict", "summary", VERDICTS), counts=dict(counts))
 
 
-def _check_summary(report: Report) -> None:
+def _check_summary(stored: Summary, computed: Summary) -> None:
     # A summary that disagrees with its results would make the HTML badge and CI gate lie; refuse it.
-    computed = summarize(report.results)
     for outcome in OUTCOMES:
-        if report.summary.counts[outcome] != computed.counts[outcome]:
-            raise ReportError(f"summary.counts.{outcome}", f"says {report.summary.counts[outcome]} but results "
-                                                           f"have {computed.counts[outcome]}")
-    if report.summary.verdict != computed.verdict:
-        raise ReportError("summary.verdict", f"says {report.summary.verdict!r} but results give "
-                                             f"{computed.verdict!r}")
+        if stored.counts[outcome] != computed.counts[outcome]:
+            raise ReportError(f"summary.counts.{outcome}", f"says {stored.counts[outcome]} but results have "
+                                                           f"{computed.counts[outcome]}")
+    if stored.verdict != computed.verdict:
+        raise ReportError("summary.verdict", f"says {stored.verdict!r} but results give {computed.verdict!r}")
 
 
 def _result_from_dict(data: Any, path: str) -> Result:
