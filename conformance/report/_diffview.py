@@ -7,7 +7,6 @@ what follows lines up again), then ``radius`` ids after it, and counts what it l
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Sequence
 
 from ..core import TokenDiff
@@ -38,7 +37,8 @@ class DiffView:
     sides: tuple[Side, Side]
 
 
-def diff_span(expected: Sequence[int], actual: Sequence[int], start: int, *, search: int = 64) -> tuple[int, int]:
+def diff_span(expected: Sequence[int], actual: Sequence[int], start: int, *,
+              search: int = 64) -> tuple[int, int]:
     """End (exclusive) of the differing run on each side: the nearest point where the two resync.
 
     Resync means the rest of the shorter remainder matches (so "``P_2`` starts with ``P_1 + G_1``"
@@ -99,8 +99,8 @@ def _cell(seq: list[int], pos: int, kind: str) -> Cell:
 def _identical_columns(expected: list[int], actual: list[int], width: int) -> list[tuple[Cell, Cell]]:
     # Nothing differs: the tail is where continuity checks look, so show the last ids.
     longest = max(len(expected), len(actual))
-    return [(_cell(expected, pos, "same"), _cell(actual, pos, "same")) for pos in range(max(0, longest - width),
-                                                                                         longest)]
+    positions = range(max(0, longest - width), longest)
+    return [(_cell(expected, pos, "same"), _cell(actual, pos, "same")) for pos in positions]
 
 
 def _hunk_columns(expected: list[int], actual: list[int], start: int, radius: int,

@@ -50,7 +50,8 @@ def pretty_json(value: Any, indent: int = 2) -> str:
     def fmt(item: Any, level: int) -> str:
         pad, inner = " " * (indent * level), " " * (indent * (level + 1))
         if isinstance(item, dict) and item:
-            body = ",\n".join(f"{inner}{scalar(str(key))}: {fmt(val, level + 1)}" for key, val in item.items())
+            body = ",\n".join(f"{inner}{scalar(str(key))}: {fmt(val, level + 1)}"
+                               for key, val in item.items())
             return "{\n" + body + "\n" + pad + "}"
         if isinstance(item, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in item):
             return "[\n" + ",\n".join(inner + fmt(x, level + 1) for x in item) + "\n" + pad + "]"

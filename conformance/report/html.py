@@ -104,7 +104,8 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
     order = list(FAMILIES)
     ordered = sorted(groups, key=lambda fam: (order.index(fam) if fam in order else len(order), fam))
     grouped = [{"family": fam, "title": FAMILIES.get(fam, fam),
-                "rows": sorted(groups[fam], key=lambda row: (check_id_key(row["result"].check_id), row["index"]))}
+                "rows": sorted(groups[fam],
+                               key=lambda row: (check_id_key(row["result"].check_id), row["index"]))}
                for fam in ordered]
     # Failures first: the reader opens the report to see what broke.
     details.sort(key=lambda d: (_DETAIL_ORDER.index(d["result"].outcome), d["index"]))
@@ -114,8 +115,8 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
         from .matrix import matrix_view  # local: the matrix module is only needed when one is given
 
         matrix = matrix_view(matrix)
-    return {"report": report, "summary": report.summary, "legend": legend, "labels": LEGEND, "groups": grouped,
-            "details": details, "json_blob": dumps(report, compact=True), "matrix": matrix}
+    return {"report": report, "summary": report.summary, "legend": legend, "labels": LEGEND,
+            "groups": grouped, "details": details, "json_blob": dumps(report, compact=True), "matrix": matrix}
 
 
 def render_html(report: Report | dict[str, Any], *, matrix: Any = None) -> str:

@@ -31,7 +31,7 @@ def _clean(text: str) -> str:
 
 
 def _names(result: Result) -> tuple[str, str]:
-    """``conformance/suite/test_m.py::Test::test_x[ep0]`` → (``conformance.suite.test_m.Test``, ``test_x[ep0]``)."""
+    """``suite/test_m.py::Test::test_x[ep0]`` → (``suite.test_m.Test``, ``test_x[ep0]``), as pytest does."""
     if not result.nodeid:
         return "gym-conformance", f"{result.check_id} {result.name}"
     parts = result.nodeid.split("::")
@@ -87,13 +87,15 @@ def render_junit(report: Report | dict[str, Any]) -> str:
     counts = report.summary.counts
     root = ET.Element("testsuites", name="gym-conformance")
     suite = ET.SubElement(root, "testsuite", name="gym-conformance", tests=str(len(report.results)),
-                          failures=str(counts["fail"]), errors=str(counts["error"]), skipped=str(counts["skipped"]),
-                          time=f"{report.duration_s:.3f}", timestamp=_clean(report.started_at))
+                          failures=str(counts["fail"]), errors=str(counts["error"]),
+                          skipped=str(counts["skipped"]), time=f"{report.duration_s:.3f}",
+                          timestamp=_clean(report.started_at))
     props = ET.SubElement(suite, "properties")
     target = report.target
     suite_props = [("endpoint", endpoint) for endpoint in target.endpoints] + [
-        ("model", target.model or ""), ("tokenizer", target.tokenizer or ""), ("strict", str(target.strict).lower()),
-        ("verdict", report.summary.verdict), ("tool_version", report.tool_version)]
+        ("model", target.model or ""), ("tokenizer", target.tokenizer or ""),
+        ("strict", str(target.strict).lower()), ("verdict", report.summary.verdict),
+        ("tool_version", report.tool_version)]
     for key, value in suite_props:
         ET.SubElement(props, "property", name=key, value=_clean(value))
     for result in report.results:

@@ -38,9 +38,10 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
     target, summary = report.target, report.summary
     lines = [f"# gym-conformance: {summary.verdict.upper()}", "",
              f"- endpoints: {', '.join(f'`{e}`' for e in target.endpoints)}",
-             f"- model: `{target.model or '(first from /v1/models)'}` · tokenizer: `{target.tokenizer or 'none'}`"
-             f" · strict: {'on' if target.strict else 'off'}",
-             f"- {report.started_at} · {report.duration_s:.1f} s · {report.tool_name} {report.tool_version}", "",
+             f"- model: `{target.model or '(first from /v1/models)'}` · "
+             f"tokenizer: `{target.tokenizer or 'none'}` · strict: {'on' if target.strict else 'off'}",
+             f"- {report.started_at} · {report.duration_s:.1f} s · {report.tool_name} {report.tool_version}",
+             "",
              "| " + " | ".join(LEGEND[o][0] for o in OUTCOMES) + " |",
              "|" + " :-: |" * len(OUTCOMES),
              "| " + " | ".join(str(summary.counts[o]) for o in OUTCOMES) + " |", "",
@@ -49,13 +50,13 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
         outcome = LEGEND[result.outcome][0]
         outcome = f"**{outcome}**" if result.outcome in ("fail", "error") else outcome
         line = result.message or (result.evidence.verdict if result.evidence else "")
-        lines.append(f"| {family_of(result)} | {result.check_id} | `{_cell(result.name)}` | {result.tier} | {outcome} "
-                     f"| {_cell(line)} |")
+        lines.append(f"| {family_of(result)} | {result.check_id} | `{_cell(result.name)}` | {result.tier} "
+                     f"| {outcome} | {_cell(line)} |")
     for result in report.results:
         if result.outcome not in ("fail", "error", "non_strict"):
             continue
-        lines += ["", f"## {result.check_id} `{result.name}`: {LEGEND[result.outcome][0]} ({result.tier})", "",
-                  f"> {_cell(result.requirement)}", ""]
+        title = f"{result.check_id} `{result.name}`: {LEGEND[result.outcome][0]} ({result.tier})"
+        lines += ["", f"## {title}", "", f"> {_cell(result.requirement)}", ""]
         ev = result.evidence
         if ev is None:
             lines.append(_cell(result.message) or "(no evidence recorded)")
@@ -63,7 +64,8 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
         lines.append(f"**{_cell(ev.verdict)}** (endpoint `{ev.endpoint}`)")
         if ev.token_diff is not None:
             view = diff_view(ev.token_diff)
-            block = "\n".join([*diff_text(view), *(f"{side.label} context: {side.context!r}" for side in view.sides)])
+            contexts = [f"{side.label} context: {side.context!r}" for side in view.sides]
+            block = "\n".join([*diff_text(view), *contexts])
             fence = _fence(block)
             lines += ["", fence, block, fence]
         if ev.curl:

@@ -78,8 +78,11 @@ class Matrix:
                    {key: dict(value) for key, value in checks.items()})
 
 
-def build_matrix(reports: Mapping[str, Report | dict[str, Any]] | Iterable[tuple[str, Report | dict[str, Any]]]
-                 ) -> Matrix:
+AnyReport = Report | dict[str, Any]
+Reports = Mapping[str, AnyReport] | Iterable[tuple[str, AnyReport]]
+
+
+def build_matrix(reports: Reports) -> Matrix:
     """Rows in the given order (name → report); columns are every check id seen, in natural order."""
     pairs = list(reports.items()) if isinstance(reports, Mapping) else list(reports)
     rows, cells, checks = [], {}, {}
@@ -101,7 +104,8 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False, columns: Iterable[str] | None = None) -> str:
+def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False,
+                           columns: Iterable[str] | None = None) -> str:
     """A GitHub Markdown table with one glyph per cell and a legend line.
 
     ``transpose=True`` puts checks down the side (better once there are more checks than rows);

@@ -4,7 +4,7 @@ The pytest plugin writes it; HTML, JUnit and Markdown are rendered from it, with
 Pure data and plain functions: no pytest, no templates, file IO only in :func:`load` / :func:`save`.
 
     report = load("reports/report.json")
-    report.results[0].evidence.token_diff   # conformance.core.Evidence / TokenDiff, as the checks raise them
+    report.results[0].evidence.token_diff   # conformance.core's Evidence / TokenDiff
     report.summary.verdict          # "pass" | "fail" | "error"
     save(report, "copy.json")       # atomic: temp file + rename
 """
@@ -120,7 +120,8 @@ def loads(text: str, *, source: str | None = None) -> Report:
     try:
         return Report.from_dict(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise ReportError("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source) from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise ReportError("", f"not valid JSON ({where}: {exc.msg})", source) from None
     except ReportError as exc:
         exc.source = source
         raise
@@ -159,7 +160,8 @@ def _report_from_dict(data: Any) -> Report:
     tool = s.obj(data["tool"], "tool", ["name", "version"])
     target = s.obj(data["target"], "target", ["endpoints", "model", "tokenizer", "strict"])
     env = s.obj(data["environment"], "environment", ["python", "platform", "cpu_flags", "hypothesis_profile"])
-    results = [_result_from_dict(item, f"results[{i}]") for i, item in enumerate(s.get(data, "results", "", list))]
+    items = s.get(data, "results", "", list)
+    results = [_result_from_dict(item, f"results[{i}]") for i, item in enumerate(items)]
     report = Report(
         tool_name=s.get(tool, "name", "tool", str), tool_version=s.get(tool, "version", "tool", str),
         started_at=s.get(data, "started_at", "", str), finished_at=s.get(data, "finished_at", "", str),
@@ -205,8 +207,8 @@ def _check_summary(stored: Summary, computed: Summary) -> None:
 
 
 def _result_from_dict(data: Any, path: str) -> Result:
-    s.obj(data, path, ["check_id", "name", "tier", "requirement", "outcome", "nodeid", "duration_s", "message",
-                       "evidence"])
+    s.obj(data, path, ["check_id", "name", "tier", "requirement", "outcome", "nodeid", "duration_s",
+                       "message", "evidence"])
     if not s.get(data, "check_id", path, str):
         raise ReportError(f"{path}.check_id", "must not be empty")
     evidence = data["evidence"]
@@ -219,8 +221,8 @@ def _result_from_dict(data: Any, path: str) -> Result:
 
 
 def _evidence_from_dict(data: Any, path: str) -> Evidence:
-    s.obj(data, path, ["verdict", "endpoint", "request", "response", "curl", "token_diff", "metrics", "hypothesis",
-                       "notes"])
+    s.obj(data, path, ["verdict", "endpoint", "request", "response", "curl", "token_diff", "metrics",
+                       "hypothesis", "notes"])
     diff, hyp = data["token_diff"], data["hypothesis"]
     # request/response stay free-form: the client records a non-JSON error body as a string, and that
     # is precisely the evidence an "endpoint returned garbage" failure needs to show.
@@ -234,16 +236,15 @@ def _evidence_from_dict(data: Any, path: str) -> Evidence:
 
 
 def _diff_from_dict(data: Any, path: str) -> TokenDiff:
-    s.obj(data, path, ["expected", "actual", "first_diff", "expected_label", "actual_label", "expected_context",
-                       "actual_context"])
+    labels = ("expected_label", "actual_label", "expected_context", "actual_context")
+    s.obj(data, path, ["expected", "actual", "first_diff", *labels])
     expected, actual = s.list_of(data, "expected", path, int), s.list_of(data, "actual", path, int)
     first = s.get(data, "first_diff", path, int, nullable=True)
     if first is not None and not 0 <= first <= max(len(expected), len(actual)):
         raise ReportError(f"{path}.first_diff", f"{first} is outside both sequences (lengths {len(expected)} "
                                                 f"and {len(actual)})")
-    labels = {key: s.get(data, key, path, str) for key in ("expected_label", "actual_label", "expected_context",
-                                                           "actual_context")}
-    return TokenDiff(expected=expected, actual=actual, first_diff=first, **labels)
+    texts = {key: s.get(data, key, path, str) for key in labels}
+    return TokenDiff(expected=expected, actual=actual, first_diff=first, **texts)
 
 
 def _hypothesis_from_dict(data: Any, path: str) -> dict[str, Any]:

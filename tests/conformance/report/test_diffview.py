@@ -1,7 +1,8 @@
 """The aligned, windowed token-diff view shared by the HTML, Markdown and JUnit renderers."""
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from report_samples import FIRST_DIFF, G_1, P_1, P_2
 
 from conformance.core import TokenDiff, first_difference
@@ -49,7 +50,7 @@ def test_diff_span_brackets_the_only_difference(expected, actual):
 @given(st.lists(st.integers(0, 3), max_size=40), st.lists(st.integers(0, 3), max_size=40))
 def test_view_cells_are_real_positions(expected, actual):
     view = diff_view(TokenDiff(expected, actual, first_difference(expected, actual)), radius=3, max_span=4)
-    for side, seq in zip(view.sides, (expected, actual)):
+    for side, seq in zip(view.sides, (expected, actual), strict=True):
         shown = [c.pos for c in side.cells if c.pos is not None]
         assert all(seq[c.pos] == c.token for c in side.cells if c.pos is not None)
         assert shown == sorted(shown) and len(set(shown)) == len(shown)

@@ -4,7 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_samples import FIRST_DIFF, G_1, P_1, P_2, build_report, parse_html, retokenization_result, simple_result
+from report_samples import (
+    FIRST_DIFF,
+    P_2,
+    build_report,
+    parse_html,
+    retokenization_result,
+)
 
 from conformance.report import Report, ReportError
 from conformance.report.html import _environment, render_html, write_html

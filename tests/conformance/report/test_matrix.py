@@ -7,7 +7,13 @@ import pytest
 from report_samples import build_report, parse_html, simple_result
 
 from conformance.report import ReportError
-from conformance.report.matrix import Matrix, build_matrix, render_matrix_html, render_matrix_markdown, worst_outcome
+from conformance.report.matrix import (
+    Matrix,
+    build_matrix,
+    render_matrix_html,
+    render_matrix_markdown,
+    worst_outcome,
+)
 
 
 @pytest.fixture
