@@ -84,3 +84,24 @@ def stock_vllm_chatml(server_pool, tiny_chatml_dir) -> str:
 
 
 PYTHON = sys.executable
+
+
+# --- reference server (issue 3) -------------------------------------------------------------------
+
+def reference_server_argv(model_dir, port: int, *, engine: str = "vllm", extra: list[str] | None = None) -> list[str]:
+    """``gym-conformance serve`` as frameworks run it for Gym: qwen3 reasoning + hermes tool parsers."""
+    return [PYTHON, "-m", "gym_conformance", "serve", "--model", str(model_dir), "--engine", engine,
+            "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "1024",
+            "--reasoning-parser", "qwen3", "--tool-parser", "hermes", *(extra or [])]
+
+
+@pytest.fixture(scope="session")
+def reference_server_qwen3(server_pool, tiny_qwen3_dir) -> str:
+    """The reference server (vllm engine) on tiny-qwen3 with the real Qwen3 template; base URL without ``/v1``."""
+    return server_pool.get("reference-server-qwen3", lambda port: reference_server_argv(tiny_qwen3_dir, port))
+
+
+@pytest.fixture(scope="session")
+def reference_server_chatml(server_pool, tiny_chatml_dir) -> str:
+    """The reference server (vllm engine) on tiny-chatml; base URL without ``/v1``."""
+    return server_pool.get("reference-server-chatml", lambda port: reference_server_argv(tiny_chatml_dir, port))
