@@ -1,0 +1,85 @@
+"""The property-based drift search (M1): hypothesis conversations driven through the endpoint, continuity after
+every call. A failure is shrunk by hypothesis to a minimal conversation and reported with that example."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, seed as hyp_seed, settings
+from hypothesis import strategies as st
+
+from ..client import Rollout, Step, parse_generation
+from ..core import CheckFailure
+from ..strategies import LIVE_SERVER, WORDS, conversations
+from ._context import Context
+from ._reference import Reference
+from ._registry import check
+
+
+def resplit(ref: Reference, ids: list[int], picks: list[int]) -> list[int]:
+    """Replace the tokens at ``picks`` by a two-piece split of the same bytes, where the vocabulary has one."""
+    vocab = ref.tok.get_vocab()
+    out: list[int] = []
+    for i, tid in enumerate(ids):
+        piece = ref.tok.convert_ids_to_tokens(tid)
+        if i in picks and isinstance(piece, str) and tid not in ref.tok.all_special_ids:
+            for cut in range(1, len(piece)):
+                a, b = vocab.get(piece[:cut]), vocab.get(piece[cut:])
+                if a is not None and b is not None:
+                    out.extend([a, b])
+                    break
+            else:
+                out.append(tid)
+        else:
+            out.append(tid)
+    return out
+
+
+async def drive(ctx: Context, conversation: list[dict[str, Any]]) -> list[Step]:
+    """Run one generated conversation: constructed assistant turns, a served final call."""
+    ref = ctx.reference
+    r: Rollout = ctx.rollout(tools=_TOOLS, max_tokens=1)
+    pending_calls: list[str] = []
+    for turn in conversation:
+        if turn["role"] == "user":
+            r.user(turn["text"])
+        elif turn["role"] == "tool":
+            r.tool_output(pending_calls.pop(0) if pending_calls else "call_0", turn["text"])
+        else:
+            ids = resplit(ref, ref.encode(turn["text"]), turn["resplit"])
+            if not turn["truncated"] and ref.eos is not None:
+                ids.append(ref.eos)
+            message = parse_generation(turn["text"])
+            pending_calls = [c["id"] for c in message.get("tool_calls", [])]
+            await r.replay(message, ids)
+    await r.generate(max_tokens=1)
+    return r.steps
+
+
+_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+@check("M1", "drift-search")
+def drift_search(ctx: Context) -> None:
+    """Continuity over hypothesis-generated conversations (settings from the active hypothesis profile)."""
+    ref = ctx.reference
+    words = WORDS + [s.text.strip() for s in ref.splits if s is not None]
+    stats: dict[str, Any] = ctx.__dict__.setdefault("drift_stats", {"examples": 0, "first_failure": None})
+
+    @settings(**LIVE_SERVER)
+    @given(st.data())
+    def search(data: st.DataObject) -> None:
+        conversation = data.draw(conversations(words), label="conversation")
+        stats["examples"] += 1
+        steps = ctx.run(drive(ctx, conversation))
+        try:
+            ctx.assert_continuity("M1", steps, label="drift search")
+        except CheckFailure as failure:
+            if stats["first_failure"] is None:
+                stats["first_failure"] = stats["examples"]
+            failure.evidence.hypothesis = {"seed": ctx.hypothesis_seed, "example": json.loads(json.dumps(conversation))}
+            raise
+
+    if ctx.hypothesis_seed is not None:
+        search = hyp_seed(ctx.hypothesis_seed)(search)
+    search()

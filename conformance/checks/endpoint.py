@@ -1,0 +1,246 @@
+"""Endpoint checks (E): one call at a time, as Gym's model server makes it (contract §2-§5, §15)."""
+from __future__ import annotations
+
+import json
+
+from ..client import ChatCall, invalid_logprobs, tokenize_body, training_body
+from ..core import CheckSkipped, SHOULD, token_diff
+from ._context import Context
+from ._registry import check
+
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
+
+
+def _bundle_or_fail(ctx: Context, check_id: str, call: ChatCall):
+    if call.bundle is None:
+        why = str(call.metadata_error) if call.metadata_error else "no token metadata"
+        raise ctx.fail(check_id, f"no usable token bundle: {why}", call)
+    return call.bundle
+
+
+@check("E1")
+def models(ctx: Context) -> None:
+    status, data = ctx.run(ctx.client.models())
+    ok = status == 200 and isinstance(data, dict) and isinstance(data.get("data"), list) and data["data"] \
+        and isinstance(data["data"][0], dict) and isinstance(data["data"][0].get("id"), str)
+    if not ok:  # any answer satisfies Gym's readiness probe: the missing list is a SHOULD
+        raise ctx.fail("E1", f"GET /models answered HTTP {status} without data[0].id", tier=SHOULD,
+                       response=data, curl=f"curl -sS {ctx.client.api}/models")
+
+
+@check("E2")
+def training_body_accepted(ctx: Context) -> None:
+    """Full Gym body: tools, an assistant message with carried ids, both reasoning field names, a tool result."""
+    first = ctx.first_turn()
+    bundle = _bundle_or_fail(ctx, "E2", first)
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "Look a word up.",
+                                               "parameters": {"type": "object",
+                                                              "properties": {"word": {"type": "string"}}}}}]
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Look up 'gym'."},
+                {"role": "assistant", "content": None, "reasoning_content": "Use the tool.", "reasoning": "Use the tool.",
+                 "tool_calls": [{"id": "call_0", "type": "function",
+                                 "function": {"name": "lookup", "arguments": "{\"word\": \"gym\"}"}}],
+                 **bundle.fields()},
+                {"role": "tool", "tool_call_id": "call_0", "content": "a place for exercise"}]
+    call = ctx.run(ctx.client.chat(messages, tools=tools, max_tokens=8))
+    if call.incomplete or not isinstance(call.response, dict) or not call.response.get("choices"):
+        raise ctx.fail("E2", f"training body not served: HTTP {call.status}", call)
+
+
+@check("E3")
+def bundle_complete(ctx: Context) -> None:
+    _bundle_or_fail(ctx, "E3", ctx.first_turn())
+
+
+@check("E4")
+def bundle_lengths(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E4", call)
+    if len(b.generation_token_ids) != len(b.generation_log_probs):
+        raise ctx.fail("E4", f"{len(b.generation_token_ids)} generation ids but {len(b.generation_log_probs)} "
+                             f"log probs", call)
+    if not b.generation_token_ids:
+        raise ctx.fail("E4", "empty generation_token_ids on a completed call", call)
+    bad = invalid_logprobs(b.generation_log_probs)
+    if bad:
+        raise ctx.fail("E4", f"log probs must be finite and <= 0: {bad[:3]}", call)
+
+
+@check("E5")
+def sources_agree(ctx: Context) -> None:
+    """Every present source must agree (Gym raises on bundle/inline and inline/logprob disagreement)."""
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E5", call)
+    src = call.sources
+    pairs = []
+    if src.message is not None and src.inline_generation is not None:
+        pairs.append(("message generation_token_ids", b.generation_token_ids, "choices[0].token_ids",
+                      src.inline_generation))
+        pairs.append(("message prompt_token_ids", b.prompt_token_ids, "top-level prompt_token_ids", src.inline_prompt))
+    if src.logprob_ids is not None:
+        pairs.append(("bundle generation ids", b.generation_token_ids, "token_id:N logprob ids", src.logprob_ids))
+        if src.logprob_values is not None and b.source != "logprobs" and src.logprob_values != b.generation_log_probs \
+                and src.message is not None:
+            raise ctx.fail("E5", "message-level generation_log_probs differ from choice.logprobs values", call,
+                           metrics={"bundle": b.generation_log_probs[:20], "logprobs": src.logprob_values[:20]})
+    for la, a, lb, bb in pairs:
+        if list(a) != list(bb):
+            diff = token_diff(a, bb, decode=ctx.decode if ctx.has_reference else None, expected_label=la,
+                              actual_label=lb)
+            raise ctx.fail("E5", f"{la} disagree with {lb} at position {diff.first_diff}", call, token_diff=diff)
+
+
+@check("E6")
+def usage_counts(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E6", call)
+    usage = call.response.get("usage") or {}
+    want = {"prompt_tokens": len(b.prompt_token_ids), "completion_tokens": len(b.generation_token_ids)}
+    got = {k: usage.get(k) for k in want}
+    if got != want:
+        raise ctx.fail("E6", f"usage {got} does not count the bundle {want}", call)
+
+
+@check("E7")
+def decode_consistency(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E7", call)
+    ref = ctx.reference
+    text = ref.decode(b.generation_token_ids)
+    content = call.message.get("content") or ""
+    if content and content.strip() not in text:
+        raise ctx.fail("E7", f"decoded generation {text!r:.80} does not contain the content {content!r:.80}", call)
+    if call.finish_reason != "length" and b.generation_token_ids and b.generation_token_ids[-1] != ref.eos:
+        raise ctx.fail("E7", f"finish_reason {call.finish_reason!r} but the last generated id "
+                             f"{b.generation_token_ids[-1]} is not EOS {ref.eos}", call)
+
+
+@check("E8")
+def first_turn_prompt(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E8", call)
+    want = ctx.reference.render(call.request["messages"], **(call.request.get("chat_template_kwargs") or {}))
+    if b.prompt_token_ids != want:
+        diff = token_diff(want, b.prompt_token_ids, decode=ctx.reference.decode, expected_label="reference render",
+                          actual_label="prompt_token_ids")
+        raise ctx.fail("E8", f"first-turn prompt differs from the reference render at position {diff.first_diff}",
+                       call, token_diff=diff)
+
+
+def _tokenize(ctx: Context, body: dict) -> tuple[int, object]:
+    status, data = ctx.run(ctx.client.tokenize(body))
+    if status in (404, 405, 501):
+        raise CheckSkipped(f"/tokenize not served (HTTP {status})")
+    return status, data
+
+
+@check("E9")
+def tokenize_shape(ctx: Context) -> None:
+    call = ctx.first_turn()
+    inline = call.sources is not None and (call.sources.message or call.sources.inline_prompt) is not None
+    body = tokenize_body(call.request)
+    status, data = ctx.run(ctx.client.tokenize(body))
+    tier = SHOULD if inline else "MUST"  # MUST only when Gym has to fall back to /tokenize
+    if status in (404, 405, 501) and inline:
+        raise CheckSkipped(f"/tokenize not served (HTTP {status}); prompt ids come inline")
+    ok = status == 200 and isinstance(data, dict) and isinstance(data.get("tokens"), list) \
+        and data.get("count") == len(data["tokens"])
+    if not ok:
+        raise ctx.fail("E9", f"/tokenize answered HTTP {status} without {{tokens, count=len(tokens)}}", tier=tier,
+                       request=body, response=data, curl=ctx.client.curl(ctx.client.root + "/tokenize", body))
+
+
+@check("E10")
+def context_overflow(ctx: Context) -> None:
+    status, data = ctx.run(ctx.client.models())
+    limit = (data.get("data") or [{}])[0].get("max_model_len") if isinstance(data, dict) else None
+    words = int(limit or 32768) * 2 + 64  # comfortably over any window the server reported
+    body = training_body([{"role": "user", "content": "hello " * words}], model=ctx.run(ctx.client.resolve_model()),
+                         max_tokens=16)
+    url = ctx.client.api + "/chat/completions"
+    resp = ctx.run(ctx.client.request("POST", url, body))
+    text = resp.text.lower()
+    if resp.status_code != 400 or not ("context length" in text or "max_tokens" in text):
+        raise ctx.fail("E10", f"context overflow answered HTTP {resp.status_code}, expected 400 mentioning "
+                              f"'context length': {resp.text[:160]!r}", request={"messages": "<long>"},
+                       response=resp.text[:2000])
+
+
+@check("E11")
+def n_handling(ctx: Context) -> None:
+    call = ctx.run(ctx.client.chat([{"role": "user", "content": "Say hi."}], max_tokens=4, n=1))
+    choices = call.response.get("choices") if isinstance(call.response, dict) else None
+    if call.status != 200 or not isinstance(choices, list) or len(choices) != 1:
+        raise ctx.fail("E11", f"n=1 answered HTTP {call.status} with {len(choices or [])} choices", call)
+
+
+@check("E14")
+def tool_call_shape(ctx: Context) -> None:
+    tools = [{"type": "function", "function": {"name": "pick", "parameters": {
+        "type": "object", "properties": {"c": {"type": "string", "enum": ["a"]}}, "required": ["c"]}}}]
+    # a named tool_choice makes vLLM-like servers constrain decoding, so even a tiny model emits a call
+    call = ctx.run(ctx.client.chat([{"role": "user", "content": "Pick one."}], tools=tools, max_tokens=48,
+                                   tool_choice={"type": "function", "function": {"name": "pick"}}))
+    calls = call.message.get("tool_calls")
+    if not calls:
+        raise CheckSkipped("the model produced no tool call for a named tool_choice")
+    for i, tc in enumerate(calls):
+        fn = tc.get("function") or {}
+        problems = [p for p, bad in (("id", not tc.get("id")), ("type", tc.get("type") != "function"),
+                                     ("function.name", not fn.get("name")),
+                                     ("function.arguments", not isinstance(fn.get("arguments"), str))) if bad]
+        if not problems and isinstance(fn.get("arguments"), str):
+            try:
+                json.loads(fn["arguments"])
+            except ValueError:
+                problems.append("function.arguments (not JSON)")
+        if problems:
+            raise ctx.fail("E14", f"tool_calls[{i}] has bad {', '.join(problems)}", call)
+
+
+@check("E15")
+def finish_reason(ctx: Context) -> None:
+    for call in (ctx.first_turn(), ctx.run(ctx.client.chat([{"role": "user", "content": "Write a story."}],
+                                                           max_tokens=1))):
+        if call.finish_reason not in FINISH_REASONS:
+            raise ctx.fail("E15", f"finish_reason {call.finish_reason!r} not in {sorted(FINISH_REASONS)}", call)
+
+
+@check("E16")
+def top_logprobs_null(ctx: Context) -> None:
+    body = training_body([{"role": "user", "content": "Say hi."}], model=ctx.run(ctx.client.resolve_model()),
+                         max_tokens=4)
+    body["top_logprobs"] = None
+    status, data = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
+    if status == 400:
+        return
+    content = (((data.get("choices") or [{}])[0].get("logprobs") or {}).get("content")) if isinstance(data, dict) \
+        else None
+    if status != 200 or not content:
+        raise ctx.fail("E16", f"top_logprobs=null gave HTTP {status} with no per-token logprobs (silently empty)",
+                       request=body, response=data, curl=ctx.client.curl(ctx.client.api + "/chat/completions", body))
+
+
+@check("E17")
+def tokenize_parity(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E17", call)
+    body = tokenize_body(call.request)
+    status, data = _tokenize(ctx, body)
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    if tokens != b.prompt_token_ids:
+        diff = token_diff(b.prompt_token_ids, tokens or [], decode=ctx.decode if ctx.has_reference else None,
+                          expected_label="chat prompt_token_ids", actual_label="/tokenize tokens")
+        raise ctx.fail("E17", f"/tokenize (HTTP {status}) disagrees with the chat prompt at position "
+                              f"{diff.first_diff}", call, token_diff=diff)
+
+
+@check("E19")
+def token_id_strings(ctx: Context) -> None:
+    call = ctx.first_turn()
+    src = call.sources
+    if src is None or src.logprob_ids is None:
+        raise ctx.fail("E19", f"logprob tokens are not 'token_id:N' with return_tokens_as_token_ids: "
+                              f"{(src.logprobs_problem if src else 'no choices')}", call)
+    if src.inline_prompt is not None and src.inline_generation is None:
+        raise ctx.fail("E19", "return_token_ids gave prompt_token_ids but null choices[0].token_ids", call)

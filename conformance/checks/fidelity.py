@@ -1,0 +1,98 @@
+"""Logprob fidelity (SHOULD): teacher-forced rescoring (M24, P16) and temperature semantics (E20, P15)."""
+from __future__ import annotations
+
+import math
+
+from ..client import training_body
+from ..core import CheckSkipped, logprob_metrics
+from ._context import Context
+from ._registry import check
+
+MULT_PROB_MAX, K3_MAX, TAU = 1.05, 1e-3, 0.6
+
+
+async def _prompt_logprobs(ctx: Context, ids: list[int], temperature: float) -> list[float | None]:
+    """Per-position log prob of each given id, from ``/v1/completions`` with a token-id prompt."""
+    body = {"model": await ctx.client.resolve_model(), "prompt": ids, "max_tokens": 1, "temperature": temperature,
+            "prompt_logprobs": 0, "logprobs": 0}
+    status, data = await ctx.client.post_json(ctx.client.api + "/completions", body)
+    if status in (404, 405, 501):
+        raise CheckSkipped(f"/v1/completions not served (HTTP {status}); no teacher-forced rescoring path")
+    try:
+        rows = data["choices"][0]["prompt_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        raise CheckSkipped(f"/v1/completions gave HTTP {status} without prompt_logprobs") from None
+    out: list[float | None] = []
+    for tid, row in zip(ids, rows):
+        entry = (row or {}).get(str(tid))
+        out.append(entry.get("logprob") if isinstance(entry, dict) else None)
+    return out
+
+
+@check("M24")
+def rescore_fidelity(ctx: Context) -> None:
+    async def go():
+        calls = [await ctx.client.chat([{"role": "user", "content": q}], max_tokens=16, temperature=1.0)
+                 for q in ("Describe the sea.", "List three animals.", "Say something.")]
+        served, rescored = [], []
+        for call in calls:
+            if call.bundle is None:
+                raise ctx.fail("M24", f"no token bundle: {call.metadata_error}", call)
+            p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
+            lps = await _prompt_logprobs(ctx, p + g, 1.0)
+            served.extend(call.bundle.generation_log_probs)
+            rescored.extend(lps[len(p):])
+        return calls, served, rescored
+    calls, served, rescored = ctx.run(go())
+    if any(x is None for x in rescored):
+        raise CheckSkipped("rescoring returned no log prob for some generated ids")
+    metrics = logprob_metrics(rescored, served)
+    if metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX:
+        raise ctx.fail("M24", f"teacher-forced rescoring disagrees: token_mult_prob_error "
+                              f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
+                              f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {metrics['max_abs_diff']:.3f}"
+                              + _hint(served, rescored), calls[-1], metrics=metrics)
+
+
+def _hint(served: list[float], rescored: list[float]) -> str:
+    """Served log probs systematically above the model's: the sampler renormalised (top-k/top-p pin missing)."""
+    bias = sum(s - r for s, r in zip(served, rescored)) / max(1, len(served))
+    return f"; served log probs are {bias:+.2f} nats above the model's on average (renormalised by top-k/top-p " \
+           f"from generation_config.json?)" if bias > 0.05 else ""
+
+
+@check("E20")
+def processed_logprobs(ctx: Context) -> None:
+    """Top-20 log probs of the first generated position at τ=1 predict the processed ones at τ=0.6.
+
+    Raw-mode servers return the τ=1 values unchanged at τ=0.6 (D28); the prediction uses the top-20 only,
+    so it is exact up to the tail mass, which τ < 1 shrinks further.
+    """
+    messages = [{"role": "user", "content": "Pick a number."}]
+
+    async def top(temp: float) -> dict[int, float]:
+        body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=1, temperature=temp)
+        body["top_logprobs"] = 20  # the probe needs the distribution, not only the sampled token
+        call = await ctx.client.chat(messages, raw_body=body)
+        content = ((call.response.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+        if not content or not content[0].get("top_logprobs"):
+            raise CheckSkipped("the endpoint returned no top_logprobs; temperature semantics not observable")
+        return {int(e["token"].split(":")[1]): e["logprob"] for e in content[0]["top_logprobs"]
+                if str(e.get("token", "")).startswith("token_id:")}
+    base, hot = ctx.run(top(1.0)), ctx.run(top(TAU))
+    common = [t for t in hot if t in base]
+    if not common:
+        raise CheckSkipped("no common top tokens between the two temperatures")
+    norm = max(v / TAU for v in base.values())
+    lse = norm + math.log(sum(math.exp(v / TAU - norm) for v in base.values()))
+    processed = {t: base[t] / TAU - lse for t in common}
+    err_processed = max(abs(hot[t] - processed[t]) for t in common)
+    err_raw = max(abs(hot[t] - base[t]) for t in common)
+    metrics = {"max_abs_diff_vs_processed": err_processed, "max_abs_diff_vs_raw": err_raw, "tokens": len(common),
+               "temperature": TAU}
+    if err_processed > 0.05 and err_processed >= err_raw:
+        raise ctx.fail("E20", f"log probs at temperature {TAU} match the raw τ=1 values (max |Δ| {err_raw:.3f}), "
+                              f"not log_softmax(logits/τ) (max |Δ| {err_processed:.3f}): raw logprobs", metrics=metrics)
+    if err_processed > 0.05:
+        raise ctx.fail("E20", f"log probs at temperature {TAU} match neither processed nor raw semantics "
+                              f"(max |Δ| {err_processed:.3f})", metrics=metrics)

@@ -1,0 +1,308 @@
+"""Multi-turn checks (M): continuity of served prompts across the calls of a rollout (contract §7, probes P01-P19).
+
+Where a probe needs a specific previous generation the harness supplies it with chosen ids (``replay``);
+the endpoint must trust message-level ids, so the chosen ids must reappear verbatim in the next prompt.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..client import Rollout, Step, parse_generation, tokenize_body
+from ..core import SHOULD, CheckSkipped, splice, token_diff
+from ._context import Context
+from ._registry import check
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
+                                           "parameters": {"type": "object", "properties": {
+                                               "city": {"type": "string"}, "unit": {"type": "string"}}}}}]
+
+
+def _eos(ctx: Context) -> int:
+    eos = ctx.reference.eos
+    if eos is None:
+        raise CheckSkipped("the reference tokenizer defines no eos_token_id")
+    return eos
+
+
+async def _replay_text(ctx: Context, r: Rollout, text: str, *, eos: bool = True) -> Step:
+    """Supply ``text`` as the model's generation, canonically encoded (plus EOS unless truncated)."""
+    ids = ctx.reference.encode(text) + ([_eos(ctx)] if eos else [])
+    return await r.replay(parse_generation(text), ids)
+
+
+def _tool_call_text(args_json: str, name: str = "get_weather") -> str:
+    return f'<tool_call>\n{{"name": "{name}", "arguments": {args_json}}}\n</tool_call>'
+
+
+@check("M1", "sampled-rollout")
+def continuity_sampled(ctx: Context) -> None:
+    """Three sampled calls (U gen U gen U gen): the endpoint's own generations carried back unchanged."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(max_tokens=24)
+        r.user("Name a colour.")
+        await r.generate()
+        r.user("And another one?")
+        await r.generate()
+        r.user("One more, then stop.")
+        await r.generate()
+        return r.steps
+    ctx.assert_continuity("M1", ctx.run(go()), label="sampled rollout")
+
+
+@check("M1", "truncated-and-tool")
+def continuity_constructed(ctx: Context) -> None:
+    """A truncated turn, then a tool turn: continuity must hold with and without the model's EOS."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=8)
+        r.user("What is the weather in Paris?")
+        await _replay_text(ctx, r, "Let me check the weath", eos=False)
+        r.user("Go on.")
+        await _replay_text(ctx, r, _tool_call_text('{"city": "Paris"}'))
+        r.tool_output("call_0", "18 degrees, sunny")
+        await r.generate()
+        return r.steps
+    ctx.assert_continuity("M1", ctx.run(go()), label="truncated + tool rollout")
+
+
+def _splice_expectation(ctx: Context, before: Step, after: Step) -> list[int]:
+    req = after.call.request
+    messages, kwargs = req["messages"], dict(req.get("chat_template_kwargs") or {})
+    last_assistant = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    ref = ctx.reference
+    tp = ref.render(messages[:last_assistant + 1], tools=req.get("tools"), add_generation_prompt=False, **kwargs)
+    t = ref.render(messages, tools=req.get("tools"), add_generation_prompt=True, **kwargs)
+    return splice(before.bundle.prompt_token_ids + before.bundle.generation_token_ids, tp, t, ref.eos)
+
+
+def _assert_spliced(ctx: Context, check_id: str, steps: list[Step], label: str, tier: str = "") -> None:
+    for k in range(len(steps) - 1):
+        want = _splice_expectation(ctx, steps[k], steps[k + 1])
+        got = steps[k + 1].bundle.prompt_token_ids
+        if want != got:
+            diff = token_diff(want, got, decode=ctx.reference.decode, expected_label="splice(M, TP, T, eos)",
+                              actual_label=f"P_{k + 2}")
+            verdict = f"{label}: turn {k + 2} prompt differs from the §7.4 splice at position {diff.first_diff}"
+            raise ctx.fail(check_id, verdict, steps[k + 1].call, token_diff=diff, tier=tier)
+
+
+@check("M2")
+def splice_exact(ctx: Context) -> None:
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=8)
+        r.user("Weather in Oslo?")
+        await _replay_text(ctx, r, _tool_call_text('{"city": "Oslo"}'))
+        r.tool_output("call_0", "-3 degrees")
+        await _replay_text(ctx, r, "It is cold: -3 degrees.")
+        r.user("Thanks!")
+        await r.generate()
+        return r.steps
+    _assert_spliced(ctx, "M2", ctx.run(go()), "tool rollout")
+
+
+@check("M3")
+def bpe_canary(ctx: Context) -> None:
+    """P01/P02: a non-canonical split of a word, fed back as the previous generation."""
+    merge, different = ctx.reference.splits
+    cases = [(n, s) for n, s in (("merge", merge), ("different-split", different)) if s is not None]
+    if not cases:
+        raise CheckSkipped("no non-canonical split found in the tokenizer vocabulary")
+    for name, split in cases:
+        async def go() -> list[Step]:
+            r = ctx.rollout(max_tokens=4)
+            r.user(f"Say exactly:{split.text}")
+            await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
+            r.user("Thanks.")
+            await r.generate(max_tokens=1)
+            return r.steps
+        steps = ctx.run(go())
+        ctx.assert_continuity("M3", steps, label=f"bpe {name} canary {split.text!r} sampled as {list(split.sampled)}")
+        body = tokenize_body(steps[-1].call.request)
+        status, data = ctx.run(ctx.client.tokenize(body))
+        if status == 200 and isinstance(data, dict):
+            expected = steps[0].bundle.prompt_token_ids + steps[0].bundle.generation_token_ids
+            tokens = data.get("tokens") or []
+            if tokens[:len(expected)] != expected:
+                diff = token_diff(expected, tokens, decode=ctx.reference.decode, prefix=True,
+                                  expected_label="P_1 + G_1", actual_label="/tokenize tokens")
+                raise ctx.fail("M3", f"/tokenize re-tokenized the {name} canary at position {diff.first_diff}",
+                               request=body, response=data, token_diff=diff)
+
+
+@check("M4")
+def tool_call_bytes(ctx: Context) -> None:
+    """P08: non-template spacing and key order in the model's tool call must survive verbatim."""
+    text = '<tool_call>\n{"arguments":{"unit": "C","city":  "Rome"}, "name":"get_weather"}\n</tool_call>'
+
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=4)
+        r.user("Weather in Rome, in Celsius?")
+        await _replay_text(ctx, r, text)
+        r.tool_output("call_0", "21 C")
+        await r.generate(max_tokens=1)
+        return r.steps
+    ctx.assert_continuity("M4", ctx.run(go()), label="tool call with model-specific JSON bytes")
+
+
+@check("M5", "across-user")
+def reasoning_across_user(ctx: Context) -> None:
+    """P05: reasoning of an earlier turn stays in the served prompt after a new user turn."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(max_tokens=4)
+        r.user("What is 2+2?")
+        await _replay_text(ctx, r, "<think>\nTwo plus two makes four.\n</think>\n\nIt is 4.")
+        r.user("And 3+3?")
+        await r.generate(max_tokens=1)
+        return r.steps
+    ctx.assert_continuity("M5", ctx.run(go()), label="reasoning across a user turn")
+
+
+@check("M5", "across-tools")
+def reasoning_across_tools(ctx: Context) -> None:
+    """P07: U → A(think + tool call) → T → A(think + tool call) → T → gen."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=4)
+        r.user("Compare the weather in Rome and Oslo.")
+        await _replay_text(ctx, r, "<think>\nFirst Rome.\n</think>\n\n" + _tool_call_text('{"city": "Rome"}'))
+        r.tool_output("call_0", "21 C")
+        await _replay_text(ctx, r, "<think>\nNow Oslo.\n</think>\n\n" + _tool_call_text('{"city": "Oslo"}'))
+        r.tool_output("call_0", "-3 C")
+        await r.generate(max_tokens=1)
+        return r.steps
+    ctx.assert_continuity("M5", ctx.run(go()), label="reasoning across tool turns")
+
+
+@check("M11")
+def truncated_turn(ctx: Context) -> None:
+    """P04: after a turn cut by max_tokens, exactly one end-of-turn token follows the sampled ids."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(max_tokens=4)
+        r.user("Tell me a long story.")
+        await _replay_text(ctx, r, "Once upon a time there was a ti", eos=False)
+        r.user("Continue.")
+        await r.generate(max_tokens=1)
+        return r.steps
+    steps = ctx.run(go())
+    ctx.assert_continuity("M11", steps, label="truncated turn")
+    m = steps[0].bundle.prompt_token_ids + steps[0].bundle.generation_token_ids
+    served, eos = steps[1].bundle.prompt_token_ids, _eos(ctx)
+    after = served[len(m):len(m) + 2]
+    if not after or after[0] != eos or (len(after) > 1 and after[1] == eos):
+        diff = token_diff(m + [eos], served, decode=ctx.reference.decode, prefix=True,
+                          expected_label="P_1 + G_1 + EOS", actual_label="P_2")
+        raise ctx.fail("M11", f"after the truncated turn the prompt continues with {after}, expected exactly one "
+                              f"EOS {eos}", steps[1].call, token_diff=diff)
+
+
+@check("M12")
+def turn_separator(ctx: Context) -> None:
+    """P03: the tokens after the model's EOS are the template's separator, exactly once."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=4)
+        r.user("Weather in Lima?")
+        await _replay_text(ctx, r, _tool_call_text('{"city": "Lima"}'))
+        r.tool_output("call_0", "25 C")
+        await r.generate(max_tokens=1)
+        return r.steps
+    steps = ctx.run(go())
+    ctx.assert_continuity("M12", steps, label="tool turn boundary")
+    want = _splice_expectation(ctx, steps[0], steps[1])
+    n = len(steps[0].bundle.prompt_token_ids) + len(steps[0].bundle.generation_token_ids)
+    got = steps[1].bundle.prompt_token_ids
+    if got[n:n + 3] != want[n:n + 3]:
+        diff = token_diff(want, got, decode=ctx.reference.decode, expected_label="reference boundary",
+                          actual_label="P_2")
+        raise ctx.fail("M12", f"after the model's end token the prompt has {got[n:n + 3]}, the template has "
+                              f"{want[n:n + 3]} (separator missing or doubled)", steps[1].call, token_diff=diff)
+
+
+@check("M13")
+def tokenize_multiturn(ctx: Context) -> None:
+    async def go() -> list[Step]:
+        r = ctx.rollout(max_tokens=8)
+        r.user("Name a fruit.")
+        await r.generate()
+        r.user("Another?")
+        await r.generate()
+        return r.steps
+    steps = ctx.run(go())
+    body = tokenize_body(steps[-1].call.request)
+    status, data = ctx.run(ctx.client.tokenize(body))
+    if status in (404, 405, 501):
+        raise CheckSkipped(f"/tokenize not served (HTTP {status})")
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    if tokens != steps[-1].bundle.prompt_token_ids:
+        diff = token_diff(steps[-1].bundle.prompt_token_ids, tokens or [], expected_label="chat prompt_token_ids",
+                          actual_label="/tokenize tokens", decode=ctx.decode if ctx.has_reference else None)
+        raise ctx.fail("M13", f"multi-turn /tokenize with carried ids differs from chat at position "
+                              f"{diff.first_diff}", request=body, response=data, token_diff=diff)
+
+
+@check("M14")
+def assistant_without_ids(ctx: Context) -> None:
+    """P18: U → A1(ids, tool call) → T → A2(no ids) → U → gen: refuse, or serve every message."""
+    r = ctx.rollout(tools=TOOLS, max_tokens=4)
+
+    async def go():
+        r.user("Weather in Cairo?")
+        await _replay_text(ctx, r, _tool_call_text('{"city": "Cairo"}'))
+        r.tool_output("call_0", "thirty-five degrees")
+        r.items.append({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": "Sorry, the harness summarised this."}]})
+        r.user("Say it in Fahrenheit.")
+        return await ctx.client.chat(r.messages(), tools=TOOLS, max_tokens=1)
+    call = ctx.run(go())
+    if 400 <= call.status < 500:
+        return  # refused loudly: allowed
+    if call.bundle is None:
+        raise ctx.fail("M14", f"no token bundle: {call.metadata_error}", call)
+    served = ctx.reference.decode(call.bundle.prompt_token_ids)
+    missing = [t for t in ("thirty-five degrees", "Sorry, the harness summarised this.", "Say it in Fahrenheit.")
+               if t not in served]
+    if missing:
+        raise ctx.fail("M14", f"served prompt silently dropped messages: {missing}", call,
+                       notes=[f"served prompt: {served[-400:]!r}"])
+
+
+@check("M15")
+def empty_prefix_ids(ctx: Context) -> None:
+    """P19: empty carried lists / required_prefix_token_ids=[] → error, or the plain template render."""
+    async def go(variant: str):
+        r = ctx.rollout(max_tokens=4)
+        r.user("Hi.")
+        r.items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}],
+                        "prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []})
+        r.user("How are you?")
+        extra: dict[str, Any] = {"required_prefix_token_ids": []} if variant == "required_prefix" else {}
+        return await ctx.client.chat(r.messages(), max_tokens=1, **extra)
+    for variant in ("empty-lists", "required_prefix"):
+        call = ctx.run(go(variant))
+        if 400 <= call.status < 500:
+            continue
+        if call.bundle is None:
+            raise ctx.fail("M15", f"{variant}: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
+        if ctx.has_reference:
+            req = call.request
+            want = ctx.reference.render(req["messages"], **(req.get("chat_template_kwargs") or {}))
+            if call.bundle.prompt_token_ids != want:
+                diff = token_diff(want, call.bundle.prompt_token_ids, decode=ctx.reference.decode,
+                                  expected_label="template render (fallback)", actual_label="prompt_token_ids")
+                raise ctx.fail("M15", f"{variant}: served prompt is neither an error nor the template fallback "
+                                      f"(differs at {diff.first_diff})", call, token_diff=diff)
+
+
+@check("M19")
+def parallel_tool_results(ctx: Context) -> None:
+    """P10: two tool calls, two consecutive tool results → one tool turn; continuity kept."""
+    text = _tool_call_text('{"city": "Rome"}') + "\n" + _tool_call_text('{"city": "Oslo"}')
+
+    async def go() -> list[Step]:
+        r = ctx.rollout(tools=TOOLS, max_tokens=4)
+        r.user("Weather in Rome and Oslo?")
+        await _replay_text(ctx, r, text)
+        r.tool_output("call_0", "21 C")
+        r.tool_output("call_1", "-3 C")
+        await r.generate(max_tokens=1)
+        return r.steps
+    steps = ctx.run(go())
+    ctx.assert_continuity("M19", steps, label="parallel tool results")
+    _assert_spliced(ctx, "M19", steps, "parallel tool results")
