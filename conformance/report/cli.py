@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ._io import write_atomic
 from ._schema import ReportError
+from .artifacts import render_artifacts
 from .model import load
 
 PROG = "gym-conformance report"
@@ -56,20 +57,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"--{kind} {path}: folder {path.parent} does not exist")
         seen[resolved] = kind
 
-    # Render everything before writing anything (renderers import jinja2 only when needed).
-    rendered: dict[str, str] = {}
-    if "html" in targets:
-        from .html import render_html
-
-        rendered["html"] = render_html(report)
-    if "junit" in targets:
-        from .junit import render_junit
-
-        rendered["junit"] = render_junit(report)
-    if "markdown" in targets:
-        from .markdown import render_markdown
-
-        rendered["markdown"] = render_markdown(report)
+    rendered = render_artifacts(report, targets)  # everything in memory before the first write
     for kind, text in rendered.items():
         try:
             write_atomic(targets[kind], text)
