@@ -50,7 +50,8 @@ def family_of(result: Result) -> str:
 
 
 def _one_line(text: str | None, limit: int = 200) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    text = (text or "").strip()
+    line = text.splitlines()[0] if text else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -109,13 +110,14 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
                for fam in ordered]
     # Failures first: the reader opens the report to see what broke.
     details.sort(key=lambda d: (_DETAIL_ORDER.index(d["result"].outcome), d["index"]))
+    summary = report.summary
     legend = [{"key": key, "label": LEGEND[key][0], "description": LEGEND[key][1],
-               "count": report.summary.counts.get(key, 0)} for key in OUTCOMES]
+               "count": summary.counts[key]} for key in OUTCOMES]
     if matrix is not None:
         from .matrix import matrix_view  # local: the matrix module is only needed when one is given
 
         matrix = matrix_view(matrix)
-    return {"report": report, "summary": report.summary, "legend": legend, "labels": LEGEND,
+    return {"report": report, "summary": summary, "legend": legend, "labels": LEGEND,
             "groups": grouped, "details": details, "json_blob": dumps(report, compact=True), "matrix": matrix}
 
 

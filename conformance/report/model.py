@@ -32,6 +32,8 @@ VERDICTS = ("pass", "fail", "error")
 
 @dataclass
 class Result:
+    """One graded check run (a row of the report); ``evidence`` is what the check raised with."""
+
     check_id: str
     name: str
     tier: str
@@ -67,6 +69,8 @@ class Summary:
 
 @dataclass
 class Report:
+    """One conformance run against one target (several endpoints for data-parallel ranks)."""
+
     tool_version: str
     started_at: str
     finished_at: str

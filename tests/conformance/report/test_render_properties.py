@@ -23,7 +23,7 @@ ids = st.lists(st.integers(0, 151_000), max_size=30)
 def token_diffs(draw):
     expected = draw(ids)
     actual = draw(st.one_of(ids, st.builds(lambda tail: expected + tail, ids)))
-    first = next((i for i, (a, b) in enumerate(zip(expected, actual)) if a != b),
+    first = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
                  None if len(expected) == len(actual) else min(len(expected), len(actual)))
     return {"expected": expected, "actual": actual, "first_diff": first, "expected_label": draw(nasty),
             "actual_label": draw(nasty), "expected_context": draw(nasty), "actual_context": draw(nasty)}
