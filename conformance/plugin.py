@@ -1,1 +1,201 @@
-"""pytest plugin entry point (registered through ``pytest11``). Options and collection come with the suite."""
+"""pytest plugin (``pytest11`` entry point): ``pytest --endpoint URL`` runs the conformance suite against URL.
+
+Inert without ``--endpoint`` (or the ``conformance_endpoints`` ini key): options are registered, nothing else
+happens. With it, the plugin adds the suite module to the collection, grades results by tier (SHOULD failures
+become "non-strict" xfails unless ``--conformance-strict``), and writes ``report.json`` + ``junit.xml``.
+Exit codes: 0 every MUST passed, 1 a check failed, 2 could not run (endpoint unreachable, bad options).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUITE = Path(__file__).parent / "suite" / "test_conformance.py"
+_KEY = pytest.StashKey["_Session"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("gym-conformance", "NeMo Gym conformance of an OpenAI-compatible generation endpoint")
+    g.addoption("--endpoint", action="append", default=[], metavar="URL",
+                help="endpoint base URL (…/v1); repeat for one server per data-parallel rank")
+    g.addoption("--model", default=None, help="served model name (default: first id from /v1/models)")
+    g.addoption("--api-key", default=None, help="bearer key (default: $OPENAI_API_KEY, else dummy_key)")
+    g.addoption("--tokenizer", default=None, metavar="PATH_OR_NAME",
+                help="local Hugging Face tokenizer for template-level checks (skipped without it)")
+    g.addoption("--conformance-strict", action="store_true", default=None,
+                help="SHOULD-level failures fail the run")
+    g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
+    g.addoption("--check", action="append", default=[], metavar="ID", help="run only these check ids (E4, M1, …)")
+    parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
+    parser.addini("conformance_model", "served model name", default="")
+    parser.addini("conformance_tokenizer", "local tokenizer for template-level checks", default="")
+    parser.addini("conformance_strict", "SHOULD-level failures fail the run", type="bool", default=False)
+    parser.addini("conformance_report", "report directory", default="reports")
+    parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
+
+
+class _Session:
+    """Per-run state on the controller (and each xdist worker): settings, contexts, graded results."""
+
+    def __init__(self, config: pytest.Config, endpoints: list[str]) -> None:
+        opt, ini = config.getoption, config.getini
+        self.endpoints = endpoints
+        self.model = opt("model") or ini("conformance_model") or None
+        self.api_key = opt("api_key") or os.environ.get("OPENAI_API_KEY") or "dummy_key"
+        self.tokenizer = opt("tokenizer") or ini("conformance_tokenizer") or None
+        strict = opt("conformance_strict")
+        self.strict = bool(ini("conformance_strict") if strict is None else strict)
+        base = opt("conformance_report") or ini("conformance_report") or "reports"
+        self.report_dir = Path(config.invocation_params.dir, base)
+        self.checks = [c.upper() for c in (opt("check") or ini("conformance_checks"))]
+        self.profile = _option(config, "hypothesis_profile")
+        seed = _option(config, "hypothesis_seed")
+        self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
+        self.is_worker = hasattr(config, "workerinput")
+        self.started, self.t0 = "", 0.0
+        self.results: list[dict[str, Any]] = []
+        self.contexts: dict[str, Any] = {}
+        self.runner: Any = None
+
+    def context(self, endpoint: str):
+        if endpoint not in self.contexts:
+            from .checks import Context, Target
+            from .client import Runner
+            self.runner = self.runner or Runner()
+            ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
+                                 strict=self.strict), self.runner)
+            ctx.hypothesis_seed = self.seed
+            self.contexts[endpoint] = ctx
+        return self.contexts[endpoint]
+
+    def close(self) -> None:
+        for ctx in self.contexts.values():
+            self.runner.run(ctx.client.aclose())
+        if self.runner is not None:
+            self.runner.close()
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:  # hypothesis' pytest plugin disabled (-p no:hypothesispytest)
+        return None
+
+
+def _abort(message: str) -> None:
+    """Could not run: one clear line on stderr and exit code 2 (never a traceback)."""
+    pytest.exit(f"gym-conformance: {message}", returncode=2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    endpoints = config.getoption("endpoint") or config.getini("conformance_endpoints")
+    if not endpoints:
+        return
+    from .core import CATALOGUE
+    state = _Session(config, list(endpoints))
+    for url in state.endpoints:
+        if not url.startswith(("http://", "https://")):
+            _abort(f"--endpoint {url!r} is not an http(s) URL")
+    unknown = [c for c in state.checks if c not in CATALOGUE]
+    if unknown:
+        _abort(f"unknown check id(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
+    if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
+    from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
+    if state.profile is None:
+        from hypothesis import settings
+        settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
+        state.profile = "ci"
+    config.stash[_KEY] = state
+    _grading.ACTIVE["state"] = state
+    config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
+    if str(SUITE) not in map(str, config.args):
+        # An explicit file or directory argument keeps the user's own tests; a default run gets only the suite.
+        from _pytest.config import Config as _C
+        config.args = ([*config.args] if config.args_source == _C.ArgsSource.ARGS else []) + [str(SUITE)]
+    if not state.is_worker and getattr(config.option, "xmlpath", None) is None:
+        state.report_dir.mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(state.report_dir / "junit.xml")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(_KEY, None)
+    if state is None:
+        return
+    state.started, state.t0 = _now(), time.monotonic()
+    if state.is_worker:
+        return
+    import httpx
+    from .client import split_base
+    for url in state.endpoints:
+        api, _ = split_base(url)
+        try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
+            httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {state.api_key}"})
+        except httpx.HTTPError as exc:
+            _abort(f"endpoint {url} unreachable: {type(exc).__name__}: {exc or 'no response'}")
+
+
+def _now() -> str:
+    from ._reporting import now_iso
+    return now_iso()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash.get(_KEY, None)
+    if state is not None and "conformance_endpoint" in metafunc.fixturenames:
+        ids = [u.split("://", 1)[-1].rstrip("/") for u in state.endpoints]
+        metafunc.parametrize("conformance_endpoint", state.endpoints, ids=ids, scope="session")
+
+
+@pytest.fixture
+def conformance_ctx(request: pytest.FixtureRequest, conformance_endpoint: str):
+    """The shared check context of this endpoint (client, loop, reference tokenizer)."""
+    return request.config.stash[_KEY].context(conformance_endpoint)
+
+
+@pytest.fixture
+def conformance_info(request: pytest.FixtureRequest):
+    """Record an INFO-tier observation on the running item (reported as outcome "info")."""
+    def record(info) -> None:
+        request.node.stash[_INFO] = info
+    return record
+
+
+_INFO = pytest.StashKey[Any]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(_KEY, None)
+    if state is None:
+        return
+    from .core import CATALOGUE
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("conformance_check")
+        if mark is None:
+            keep.append(item)
+            continue
+        spec = CATALOGUE[mark.args[0]]
+        if state.checks and spec.id not in state.checks:
+            drop.append(item)
+            continue
+        item.user_properties += [("check_id", spec.id), ("tier", spec.tier)]
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+from . import _grading  # noqa: E402
+from ._grading import (  # noqa: E402  hooks that grade and report live next door to keep this file small
+    pytest_runtest_logreport, pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
+
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_sessionstart", "pytest_generate_tests",
+           "pytest_collection_modifyitems", "pytest_runtest_makereport", "pytest_runtest_logreport",
+           "pytest_sessionfinish",
+           "pytest_terminal_summary", "conformance_ctx", "conformance_info"]

@@ -1,0 +1,129 @@
+"""Grading and reporting hooks of the plugin: tier-aware outcomes, typed evidence, report.json at the end.
+
+Outcomes follow the autobahn legend: pass / fail (MUST) / non_strict (SHOULD failed, run still passes unless
+``--conformance-strict``) / info / skipped / error. The graded result rides on the test report as the
+``conformance`` attribute, which pytest's own report serialisation carries across pytest-xdist workers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .core import CATALOGUE, INFO, MUST, CheckFailure
+
+
+def _state(config: pytest.Config):
+    from .plugin import _KEY
+    return config.stash.get(_KEY, None)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _longrepr(exc: CheckFailure) -> str:
+    """What the terminal shows for a failed check: verdict, requirement, reproduction; no harness traceback."""
+    lines = [f"{exc.check_id} {exc.name} [{exc.tier}] {exc.verdict}", f"  requirement: {exc.requirement}"]
+    ev = exc.evidence
+    if ev.token_diff is not None:
+        d = ev.token_diff
+        lines.append(f"  {d.expected_label}: …{d.expected_context}")
+        lines.append(f"  {d.actual_label}: …{d.actual_context}")
+    for note in ev.notes[:3]:
+        lines.append(f"  note: {note}")
+    if ev.hypothesis:
+        lines.append(f"  minimal example: {ev.hypothesis.get('example')}")
+    if ev.curl:
+        lines.append(f"  reproduce: {ev.curl[:600]}")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    state = _state(item.config)
+    mark = item.get_closest_marker("conformance_check")
+    if state is None or mark is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return report
+    from .plugin import _INFO
+    spec = CATALOGUE[mark.args[0]]
+    result: dict[str, Any] = {"check_id": spec.id, "name": spec.name, "tier": spec.tier,
+                              "requirement": spec.requirement, "outcome": "pass", "nodeid": report.nodeid,
+                              "duration_s": round(report.duration, 4), "message": None, "evidence": None}
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if report.passed:
+        info = item.stash.get(_INFO, None)
+        if info is not None or spec.tier == INFO:
+            result["outcome"] = "info"
+            result["message"] = info.verdict if info is not None else "observed: nothing to report"
+            result["evidence"] = info.evidence.to_dict() if info is not None else None
+    elif report.skipped:
+        result.update(outcome="skipped", message=_skip_reason(report))
+    elif isinstance(exc, CheckFailure):
+        result.update(tier=exc.tier, message=exc.verdict, evidence=exc.evidence.to_dict())
+        report.longrepr = _longrepr(exc)
+        if exc.tier != MUST and not state.strict:
+            result["outcome"] = "non_strict"
+            report.outcome = "skipped"  # reported as xfail: visible, but the run still passes
+            report.wasxfail = f"non-strict ({exc.tier}): {exc.check_id} {exc.verdict}"
+        else:
+            result["outcome"] = "fail"
+    else:  # a harness error or a failing fixture: reported as such, graded "error"
+        result.update(outcome="error", message=f"{type(exc).__name__}: {exc}" if exc else str(report.longrepr)[:500])
+    report.conformance = result
+    return report
+
+
+ACTIVE: dict[str, Any] = {}  # the running session's state; logreport gets no config to look it up
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    result = getattr(report, "conformance", None)
+    state = ACTIVE.get("state")
+    if result and state is not None and not state.is_worker:
+        state.results.append(result)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if state is None:
+        return
+    ACTIVE.pop("state", None)
+    state.close()
+    if state.is_worker:
+        return
+    from ._reporting import build, write
+    report = build(state.results, started_at=state.started or "", duration_s=time.monotonic() - (state.t0 or
+                                                                                              time.monotonic()),
+                   endpoints=state.endpoints, model=state.model or _resolved_model(state), tokenizer=state.tokenizer,
+                   strict=state.strict, hypothesis_profile=state.profile, aborted=exitstatus == 2)
+    if not report["started_at"]:
+        report["started_at"] = report["finished_at"]
+    state.report_path, state.report_problems = write(report, state.report_dir)
+    state.verdict = report["summary"]["verdict"]
+    state.counts = report["summary"]["counts"]
+
+
+def _resolved_model(state) -> str | None:
+    for ctx in state.contexts.values():
+        if ctx.client.model:
+            return ctx.client.model
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    path = getattr(state, "report_path", None)
+    if state is None or path is None:
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in state.counts.items() if v)
+    terminalreporter.write_sep("=", f"gym-conformance: {state.verdict} ({counts or 'no checks run'})")
+    terminalreporter.write_line(f"report: {path}")
+    for problem in state.report_problems:
+        terminalreporter.write_line(f"warning: {problem}")

@@ -1,0 +1,1 @@
+"""The conformance test items the plugin contributes when ``--endpoint`` is given."""
