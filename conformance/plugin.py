@@ -30,12 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="SHOULD-level failures fail the run")
     g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
     g.addoption("--check", action="append", default=[], metavar="ID", help="run only these check ids (E4, M1, …)")
+    g.addoption("--conformance-timeout", type=float, default=None, metavar="SECONDS",
+                help="per-request timeout, also the retry budget for 429/5xx (default 60)")
     parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
     parser.addini("conformance_model", "served model name", default="")
     parser.addini("conformance_tokenizer", "local tokenizer for template-level checks", default="")
     parser.addini("conformance_strict", "SHOULD-level failures fail the run", type="bool", default=False)
     parser.addini("conformance_report", "report directory", default="reports")
     parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
+    parser.addini("conformance_timeout", "per-request timeout in seconds", default="60")
 
 
 class _Session:
@@ -52,6 +55,7 @@ class _Session:
         base = opt("conformance_report") or ini("conformance_report") or "reports"
         self.report_dir = Path(config.invocation_params.dir, base)
         self.checks = [c.upper() for c in (opt("check") or ini("conformance_checks"))]
+        self.timeout_raw = opt("conformance_timeout") or ini("conformance_timeout")
         self.profile = _option(config, "hypothesis_profile")
         seed = _option(config, "hypothesis_seed")
         self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
@@ -67,7 +71,7 @@ class _Session:
             from .client import Runner
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
-                                 strict=self.strict), self.runner)
+                                 strict=self.strict, timeout=self.timeout), self.runner)
             ctx.hypothesis_seed = self.seed
             self.contexts[endpoint] = ctx
         return self.contexts[endpoint]
@@ -101,9 +105,17 @@ def pytest_configure(config: pytest.Config) -> None:
     for url in state.endpoints:
         if not url.startswith(("http://", "https://")):
             _abort(f"--endpoint {url!r} is not an http(s) URL")
-    unknown = [c for c in state.checks if c not in CATALOGUE]
+    from .checks import CHECKS
+    unknown = [c for c in state.checks if c not in CHECKS]
     if unknown:
-        _abort(f"unknown check id(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
+        kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
+        _abort(f"{kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(CHECKS)}")
+    try:
+        state.timeout = float(state.timeout_raw)
+        if state.timeout <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        _abort(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
     if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
         _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
     from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles

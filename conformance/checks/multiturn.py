@@ -217,12 +217,19 @@ def turn_separator(ctx: Context) -> None:
 
 @check("M13")
 def tokenize_multiturn(ctx: Context) -> None:
+    """P17 with carried ids: a non-canonical previous generation (when a tokenizer is given) makes a
+    /tokenize that skips the splice visible."""
+    split = ctx.reference.splits[0] if ctx.has_reference else None
+
     async def go() -> list[Step]:
         r = ctx.rollout(max_tokens=8)
         r.user("Name a fruit.")
         await r.generate()
         r.user("Another?")
-        await r.generate()
+        if split is not None:
+            await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
+            r.user("Thanks.")
+        await r.generate(max_tokens=1)
         return r.steps
     steps = ctx.run(go())
     body = tokenize_body(steps[-1].call.request)
