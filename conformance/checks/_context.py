@@ -88,7 +88,8 @@ class Context:
         return ev
 
     def fail(self, check_id: str, verdict: str, call: ChatCall | None = None, **kw: Any) -> CheckFailure:
-        return CheckFailure(check_id, verdict, self.evidence(verdict, call, **kw), tier=kw.pop("tier", ""))
+        tier = kw.pop("tier", "")  # a runtime tier (E1/E9 are MUST or SHOULD depending on what was served)
+        return CheckFailure(check_id, verdict, self.evidence(verdict, call, **kw), tier=tier)
 
     def endpoint_failure(self, check_id: str, exc: EndpointError) -> CheckFailure:
         """An endpoint that cannot be driven fails the check with the cause, never a harness traceback."""

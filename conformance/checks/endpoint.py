@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ..client import ChatCall, invalid_logprobs, tokenize_body, training_body
-from ..core import CheckSkipped, SHOULD, token_diff
+from ..core import SHOULD, CheckSkipped, EndpointError, token_diff
 from ._context import Context
 from ._registry import check
 
@@ -168,7 +168,10 @@ def context_overflow(ctx: Context) -> None:
 
 @check("E11")
 def n_handling(ctx: Context) -> None:
-    call = ctx.run(ctx.client.chat([{"role": "user", "content": "Say hi."}], max_tokens=4, n=1))
+    try:
+        call = ctx.run(ctx.client.chat([{"role": "user", "content": "Say hi."}], max_tokens=4, n=1))
+    except EndpointError as exc:
+        raise ctx.fail("E11", f"n=1 rejected: {exc}", request=exc.request, response=exc.response) from None
     choices = call.response.get("choices") if isinstance(call.response, dict) else None
     if call.status != 200 or not isinstance(choices, list) or len(choices) != 1:
         raise ctx.fail("E11", f"n=1 answered HTTP {call.status} with {len(choices or [])} choices", call)

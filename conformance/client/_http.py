@@ -41,7 +41,7 @@ def training_body(messages: list[dict[str, Any]], *, model: str, tools: list[dic
     """
     if extra.get("n") not in (None, 1):
         raise ValueError("n must be 1: Gym requires n=1 when return_token_id_information=true")
-    body: dict[str, Any] = {"model": model, "messages": messages, **{k: v for k, v in extra.items() if k != "n"}}
+    body: dict[str, Any] = {"model": model, "messages": messages, **{k: v for k, v in extra.items() if v is not None}}
     if tools:
         body["tools"] = tools
         body.setdefault("tool_choice", "auto")
