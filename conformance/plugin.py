@@ -121,6 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
         from hypothesis import settings
+        state.previous_profile = getattr(settings, "_current_profile", None)
         settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
         state.profile = "ci"
     config.stash[_KEY] = state
@@ -133,6 +134,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if not state.is_worker and getattr(config.option, "xmlpath", None) is None:
         state.report_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(state.report_dir / "junit.xml")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_KEY, None)
+    if state is not None and getattr(state, "previous_profile", None):
+        from hypothesis import settings
+        settings.load_profile(state.previous_profile)  # in-process runs (pytester) must not leak our profile
+    _grading.ACTIVE.pop("state", None)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -148,7 +157,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         api, _ = split_base(url)
         try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
             httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {state.api_key}"})
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the endpoint is not up
             _abort(f"endpoint {url} unreachable: {type(exc).__name__}: {exc or 'no response'}")
 
 
@@ -207,7 +216,7 @@ from . import _grading  # noqa: E402
 from ._grading import (  # noqa: E402  hooks that grade and report live next door to keep this file small
     pytest_runtest_logreport, pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
 
-__all__ = ["pytest_addoption", "pytest_configure", "pytest_sessionstart", "pytest_generate_tests",
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart", "pytest_generate_tests",
            "pytest_collection_modifyitems", "pytest_runtest_makereport", "pytest_runtest_logreport",
            "pytest_sessionfinish",
            "pytest_terminal_summary", "conformance_ctx", "conformance_info"]

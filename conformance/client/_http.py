@@ -132,10 +132,10 @@ class GymClient:
                     finally:
                         self.stats.server_s += time.perf_counter() - t0
                         self.stats.requests += 1
-            except httpx.TimeoutException:
-                raise EndpointError(f"{method} {url}: no response within {self.timeout:g}s (timeout)",
-                                    request=body, url=url) from None
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # noqa: BLE001 - transport errors (httpx or raw httpcore) become one cause
+                if isinstance(exc, httpx.TimeoutException) or "Timeout" in type(exc).__name__:
+                    raise EndpointError(f"{method} {url}: no response within {self.timeout:g}s (timeout)",
+                                        request=body, url=url) from None
                 raise EndpointError(f"{method} {url}: cannot connect ({type(exc).__name__}: {exc})",
                                     request=body, url=url) from None
             status = resp.status_code
