@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fixtures": ("fixtures.cli", "build or verify the offline fixture models"),
     "run": ("conformance.cli", "run the conformance suite against an endpoint (same as pytest --endpoint URL)"),
     "report": ("conformance.report.cli", "render HTML / JUnit / Markdown from a report.json"),
+    "selftest": ("gym_conformance.selftest", "run the suite against the reference and every mutant; check the matrix"),
     "demo": ("gym_conformance.demo", "serve a fixture model with the reference server and run the suite against it"),
 }
 

@@ -1,0 +1,132 @@
+"""``gym-conformance selftest``: run the suite against the reference and every mutant; check the matrix.
+
+The mutant zoo (``reference_impl/mutants``) is served from one process and one engine; the suite runs
+against each mount as a separate ``pytest --endpoint`` child process, exactly as a framework's CI would
+run it, in strict mode (SHOULD-level failures count). The resulting mutant × check matrix must equal
+the committed expectation table (``reference_impl/mutants/expectations.json``): every mutant fails
+exactly its listed checks, with evidence matching the listed cause, and the reference fails none.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conformance._process import ServerDidNotStart, ServerProcess, free_port
+from conformance.report import ReportError, load
+from conformance.report.matrix import Matrix, build_matrix, render_matrix_markdown
+
+EXPECTATIONS = Path(__file__).resolve().parents[1] / "reference_impl" / "mutants" / "expectations.json"
+REFERENCE = "reference"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["vllm", "hf"], default="vllm",
+                        help="engine the shared zoo runs on (default vllm; hf starts faster)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only these mutants (repeatable)")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/selftest"),
+                        help="per-mutant reports, matrix.json and matrix.md go here (default reports/selftest)")
+    parser.add_argument("--jobs", type=int, default=2, help="suites run concurrently against the zoo (default 2)")
+    parser.add_argument("--expectations", type=Path, default=EXPECTATIONS)
+    parser.add_argument("--hypothesis-profile", default="ci")
+
+
+def compare(matrix: Matrix, expectations: dict[str, Any], messages: dict[str, dict[str, str]]) -> list[str]:
+    """Every difference between the matrix and the expectation table, as one line each (empty: all met).
+
+    ``messages[row][check_id]`` is the failing result's message + verdict text, matched against the
+    mutant's ``cause`` pattern so a mutant killed for the wrong reason does not count.
+    """
+    problems = []
+    table = {REFERENCE: {"must_fail": []}, **expectations["mutants"]}
+    for row in matrix.rows:
+        if row not in table:
+            problems.append(f"{row}: no row in the expectation table")
+            continue
+        want, got = set(table[row]["must_fail"]), matrix.failing(row)
+        if want - got:
+            problems.append(f"{row}: expected to fail {sorted(want - got)} but they passed or did not run")
+        if got - want:
+            problems.append(f"{row}: unexpectedly failed {sorted(got - want)}")
+        if "error" in set(matrix.cells.get(row, {}).values()):
+            problems.append(f"{row}: some checks could not run (outcome error)")
+        cause = table[row].get("cause")
+        if cause and want & got and not any(re.search(cause, messages.get(row, {}).get(c, ""), re.I)
+                                            for c in want & got):
+            problems.append(f"{row}: none of the failures names the cause /{cause}/")
+    for check, why in expectations.get("unkilled_checks", {}).items():
+        if any(check in matrix.failing(r) for r in matrix.rows if r != REFERENCE):
+            problems.append(f"{check}: listed as killed by no mutant ({why}) but a mutant failed it")
+    return problems
+
+
+def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="gym-conformance-selftest-") as empty:
+        cmd = [sys.executable, "-m", "pytest", "--endpoint", f"{url}/{name}/v1", "--model", "tiny",
+               "--tokenizer", str(tokenizer), "--conformance-report", str(out / name), "--conformance-strict",
+               "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header"]
+        with (out / f"{name}.log").open("w") as log:
+            return subprocess.call(cmd, cwd=empty, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fixtures import fixture_path
+
+    try:
+        expectations = json.loads(args.expectations.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"gym-conformance selftest: error: cannot read {args.expectations}: {exc}", file=sys.stderr)
+        return 2
+    out = args.report_dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = fixture_path("tiny-chatml")
+    port = free_port()
+    host = [sys.executable, "-m", "reference_impl.mutants", "--engine", args.engine, "--port", str(port),
+            "--served-model-name", "tiny", "--reasoning-parser", "qwen3", "--tool-parser", "hermes"]
+    start = time.monotonic()
+    try:
+        with ServerProcess(host, port, log_path=out / "zoo-server.log") as zoo:
+            listing = httpx.get(f"{zoo.url}/mutants", timeout=10).json()
+            names = [REFERENCE] + [m["name"] for m in listing["mutants"]]
+            unknown = set(args.only or []) - set(names)
+            if unknown:
+                print(f"gym-conformance selftest: error: unknown mutant {sorted(unknown)[0]!r}", file=sys.stderr)
+                return 2
+            names = [n for n in names if not args.only or n in args.only]
+            print(f"selftest: zoo up in {time.monotonic() - start:.0f}s; running the suite on {len(names)} endpoints")
+            with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+                codes = dict(zip(names, pool.map(
+                    lambda n: _run_suite(n, zoo.url, tokenizer, out, args.hypothesis_profile), names)))
+    except ServerDidNotStart as exc:
+        print(f"gym-conformance selftest: error: the mutant zoo did not start: {exc}", file=sys.stderr)
+        return 2
+    reports, messages = {}, {}
+    for name in names:
+        try:
+            report = load(out / name / "report.json")
+        except (OSError, ReportError) as exc:
+            print(f"selftest: {name}: no usable report (suite exit {codes[name]}): {exc}; see {out / (name + '.log')}")
+            continue
+        reports[name] = report
+        messages[name] = {r.check_id: f"{r.message or ''} {r.evidence.verdict if r.evidence else ''}"
+                          for r in report.results if r.outcome == "fail"}
+    matrix = build_matrix(reports)
+    (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
+    (out / "matrix.md").write_text(render_matrix_markdown(matrix) + "\n")
+    print(render_matrix_markdown(matrix))
+    problems = compare(matrix, expectations, messages)
+    problems += [f"{n}: no report" for n in names if n not in reports]
+    for line in problems:
+        print(f"selftest: MISMATCH {line}")
+    print(f"selftest: {len(names)} endpoints in {time.monotonic() - start:.0f}s; "
+          f"{'matrix matches the expectation table' if not problems else f'{len(problems)} mismatches'}")
+    return 0 if not problems else 1
