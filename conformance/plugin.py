@@ -30,6 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="SHOULD-level failures fail the run")
     g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
     g.addoption("--check", action="append", default=[], metavar="ID", help="run only these check ids (E4, M1, …)")
+    g.addoption("--chat-template-kwargs", default=None, metavar="JSON",
+                help='chat_template_kwargs sent on every call, e.g. \'{"enable_thinking": false}\'')
     g.addoption("--conformance-timeout", type=float, default=None, metavar="SECONDS",
                 help="per-request timeout, also the retry budget for 429/5xx (default 60)")
     parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
@@ -39,6 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_report", "report directory", default="reports")
     parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
     parser.addini("conformance_timeout", "per-request timeout in seconds", default="60")
+    parser.addini("conformance_chat_template_kwargs", "JSON chat_template_kwargs sent on every call", default="")
 
 
 class _Session:
@@ -56,6 +59,8 @@ class _Session:
         self.report_dir = Path(config.invocation_params.dir, base)
         self.checks = [c.upper() for c in (opt("check") or ini("conformance_checks"))]
         self.timeout_raw = opt("conformance_timeout") or ini("conformance_timeout")
+        self.kwargs_raw = opt("chat_template_kwargs") or ini("conformance_chat_template_kwargs") or "{}"
+        self.chat_template_kwargs: dict[str, Any] = {}
         self.profile = _option(config, "hypothesis_profile")
         seed = _option(config, "hypothesis_seed")
         self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
@@ -71,7 +76,8 @@ class _Session:
             from .client import Runner
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
-                                 strict=self.strict, timeout=self.timeout), self.runner)
+                                 strict=self.strict, timeout=self.timeout,
+                                 chat_template_kwargs=self.chat_template_kwargs), self.runner)
             ctx.hypothesis_seed = self.seed
             self.contexts[endpoint] = ctx
         return self.contexts[endpoint]
@@ -118,6 +124,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _abort(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
     if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
         _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
+    try:
+        import json
+        state.chat_template_kwargs = json.loads(state.kwargs_raw)
+        if not isinstance(state.chat_template_kwargs, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        _abort(f"--chat-template-kwargs must be a JSON object: {exc}")
     from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
         from hypothesis import settings

@@ -30,19 +30,35 @@ def models(ctx: Context) -> None:
 
 @check("E2")
 def training_body_accepted(ctx: Context) -> None:
-    """Full Gym body: tools, an assistant message with carried ids, both reasoning field names, a tool result."""
-    first = ctx.first_turn()
-    bundle = _bundle_or_fail(ctx, "E2", first)
+    """Full Gym body: tools, a carried bundle on an assistant with reasoning (both field names) and a tool call.
+
+    The assistant turn must be one the model could have produced: with a tokenizer the harness supplies
+    ``<think>…</think><tool_call>…`` as the generation; without one it carries a sampled turn.
+    """
+    from ..client import parse_generation
+
     tools = [{"type": "function", "function": {"name": "lookup", "description": "Look a word up.",
                                                "parameters": {"type": "object",
                                                               "properties": {"word": {"type": "string"}}}}}]
-    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Look up 'gym'."},
-                {"role": "assistant", "content": None, "reasoning_content": "Use the tool.", "reasoning": "Use the tool.",
-                 "tool_calls": [{"id": "call_0", "type": "function",
-                                 "function": {"name": "lookup", "arguments": "{\"word\": \"gym\"}"}}],
-                 **bundle.fields()},
-                {"role": "tool", "tool_call_id": "call_0", "content": "a place for exercise"}]
-    call = ctx.run(ctx.client.chat(messages, tools=tools, max_tokens=8))
+
+    async def go():
+        r = ctx.rollout(tools=tools, max_tokens=8)
+        r.system("You are terse.").user("Look up 'gym'.")
+        if ctx.has_reference:
+            text = '<think>\nUse the tool.\n</think>\n\n<tool_call>\n{"name": "lookup", "arguments": {"word": "gym"}}' \
+                   '\n</tool_call>'
+            ids = ctx.reference.encode(text) + ([ctx.reference.eos] if ctx.reference.eos is not None else [])
+            await r.replay(parse_generation(text), ids)
+            r.tool_output("call_0", "a place for exercise")
+        else:
+            await r.generate()
+            r.user("Thanks.")
+        return await ctx.client.chat(r.messages(), tools=tools, max_tokens=8, chat_template_kwargs=r.params.get(
+            "chat_template_kwargs"))
+    try:
+        call = ctx.run(go())
+    except EndpointError as exc:
+        raise ctx.fail("E2", f"training body rejected: {exc}", request=exc.request, response=exc.response) from None
     if call.incomplete or not isinstance(call.response, dict) or not call.response.get("choices"):
         raise ctx.fail("E2", f"training body not served: HTTP {call.status}", call)
 

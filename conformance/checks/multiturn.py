@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..client import Rollout, Step, parse_generation, tokenize_body
-from ..core import SHOULD, CheckSkipped, splice, token_diff
+from ..core import SHOULD, CheckSkipped, EndpointError, splice, token_diff
 from ._context import Context
 from ._registry import check
 
@@ -257,9 +257,12 @@ def assistant_without_ids(ctx: Context) -> None:
                         "content": [{"type": "output_text", "text": "Sorry, the harness summarised this."}]})
         r.user("Say it in Fahrenheit.")
         return await ctx.client.chat(r.messages(), tools=TOOLS, max_tokens=1)
-    call = ctx.run(go())
-    if 400 <= call.status < 500:
-        return  # refused loudly: allowed
+    try:
+        call = ctx.run(go())
+    except EndpointError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            return  # refused loudly: allowed
+        raise
     if call.bundle is None:
         raise ctx.fail("M14", f"no token bundle: {call.metadata_error}", call)
     served = ctx.reference.decode(call.bundle.prompt_token_ids)
@@ -282,9 +285,12 @@ def empty_prefix_ids(ctx: Context) -> None:
         extra: dict[str, Any] = {"required_prefix_token_ids": []} if variant == "required_prefix" else {}
         return await ctx.client.chat(r.messages(), max_tokens=1, **extra)
     for variant in ("empty-lists", "required_prefix"):
-        call = ctx.run(go(variant))
-        if 400 <= call.status < 500:
-            continue
+        try:
+            call = ctx.run(go(variant))
+        except EndpointError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                continue  # a loud error is one of the two allowed answers
+            raise
         if call.bundle is None:
             raise ctx.fail("M15", f"{variant}: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
         if ctx.has_reference:

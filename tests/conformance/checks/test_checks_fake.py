@@ -78,3 +78,9 @@ def test_continuity_failure_carries_token_diff_and_reproduction(fake_ctx):
     assert ev.token_diff.expected[ev.token_diff.first_diff] != ev.token_diff.actual[ev.token_diff.first_diff]
     assert ev.curl.startswith("curl -sS -X POST http://fake/v1/chat/completions")
     assert ev.request["messages"][1]["generation_token_ids"]
+
+
+@pytest.mark.parametrize("check_id", ["M14", "M15"])
+def test_loud_refusal_is_allowed(fake_ctx, check_id):
+    """P18/P19: refusing an assistant without (or with empty) ids with HTTP 400 is one of the allowed answers."""
+    run_check(fake_ctx(defects={"no-token-fields"}), check_id)

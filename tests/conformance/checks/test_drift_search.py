@@ -1,0 +1,46 @@
+"""The hypothesis drift search: passes on a splicing endpoint, finds and shrinks a continuity failure on a
+re-tokenizing one, and stores the minimal conversation with the evidence."""
+import pytest
+from hypothesis import settings
+
+from conformance.checks import run_check
+from conformance.checks.drift import resplit
+from conformance.core import CheckFailure
+
+
+@pytest.fixture(autouse=True)
+def _ci_profile():
+    import conformance.strategies  # noqa: F401  registers the profiles
+    previous = settings._current_profile
+    settings.load_profile("ci")
+    yield
+    settings.load_profile(previous)
+
+
+def test_resplit_keeps_the_text_and_changes_the_ids(chatml_ref):
+    ids = chatml_ref.encode("Please answer")
+    split = resplit(chatml_ref, ids, list(range(len(ids))))
+    assert split != ids and chatml_ref.decode(split) == chatml_ref.decode(ids)
+
+
+def test_passes_on_a_splicing_endpoint(fake_ctx):
+    run_check(fake_ctx(), "M1", "drift-search")
+
+
+def test_finds_and_shrinks_retokenization(fake_ctx):
+    ctx = fake_ctx(mode="retokenize")
+    with pytest.raises(CheckFailure) as info:
+        run_check(ctx, "M1", "drift-search")
+    hyp = info.value.evidence.hypothesis
+    assert hyp is not None and hyp["example"][0]["role"] == "user"
+    assistants = [t for t in hyp["example"] if t["role"] == "assistant"]
+    assert len(assistants) == 1  # shrunk to one supplied generation
+    assert ctx.drift_stats["first_failure"] is not None and ctx.drift_stats["first_failure"] <= 12
+
+
+def test_seed_is_honoured(fake_ctx):
+    ctx = fake_ctx(mode="retokenize")
+    ctx.hypothesis_seed = 1234
+    with pytest.raises(CheckFailure) as info:
+        run_check(ctx, "M1", "drift-search")
+    assert info.value.evidence.hypothesis["seed"] == 1234
