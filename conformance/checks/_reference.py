@@ -42,6 +42,18 @@ class Reference:
         return self.encode(self.render_text(messages, **kw))
 
     @functools.cached_property
+    def vocab(self) -> dict[str, int]:
+        return self.tok.get_vocab()  # builds a fresh dict on every call: keep one
+
+    @functools.cached_property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(self.tok.all_special_ids)
+
+    @functools.lru_cache(maxsize=65536)
+    def piece(self, token_id: int) -> str:
+        return self.tok.convert_ids_to_tokens(token_id)
+
+    @functools.cached_property
     def splits(self) -> tuple[Split | None, Split | None]:
         """(merge case, different-split case) found in the vocabulary, or None when absent."""
         return find_splits(self)
@@ -62,13 +74,13 @@ def find_splits(ref: Reference, limit: int = 60000) -> tuple[Split | None, Split
     by a short continuation piece whose joined text re-encodes to two *other* ids.
     """
     tok = ref.tok
-    vocab: dict[str, int] = tok.get_vocab()
+    vocab = ref.vocab
     merge = different = None
     for text in _PREFERRED:
         ids = ref.encode(text)
         if len(ids) == 1:
             merge = _split_of(ref, vocab, tok.convert_ids_to_tokens(ids[0]), text)
-    specials = set(tok.all_special_ids)
+    specials = ref.special_ids
     words = [(piece, tid) for piece, tid in sorted(vocab.items(), key=lambda kv: kv[1])[:limit]
              if tid not in specials and piece.lstrip("Ġ▁").isalpha() and piece.isascii()]
     tails = ("s", "er", "ing", "ed", "ly", "al", "es", "en", "y", "e", "t", "n", "d", "r")

@@ -18,11 +18,11 @@ from ._registry import check
 
 def resplit(ref: Reference, ids: list[int], picks: list[int]) -> list[int]:
     """Replace the tokens at ``picks`` by a two-piece split of the same bytes, where the vocabulary has one."""
-    vocab = ref.tok.get_vocab()
+    vocab = ref.vocab
     out: list[int] = []
     for i, tid in enumerate(ids):
-        piece = ref.tok.convert_ids_to_tokens(tid)
-        if i in picks and isinstance(piece, str) and tid not in ref.tok.all_special_ids:
+        piece = ref.piece(tid) if i in picks else None
+        if isinstance(piece, str) and tid not in ref.special_ids:
             for cut in range(1, len(piece)):
                 a, b = vocab.get(piece[:cut]), vocab.get(piece[cut:])
                 if a is not None and b is not None:
