@@ -85,16 +85,18 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
     async def models():
         return service.models()
 
+    # Bodies are plain JSON types already: JSONResponse skips FastAPI's jsonable_encoder walk
+    # (~1 ms per chat response with its id lists, measurable in bench_server_throughput).
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        return await service.chat(await _json_body(request))
+        return JSONResponse(await service.chat(await _json_body(request)))
 
     @app.post("/v1/completions")
     async def completions(request: Request):
-        return await service.completions(await _json_body(request))
+        return JSONResponse(await service.completions(await _json_body(request)))
 
     async def tokenize(request: Request):
-        return service.tokenize(await _json_body(request))
+        return JSONResponse(service.tokenize(await _json_body(request)))
 
     async def detokenize(request: Request):
         return service.detokenize(await _json_body(request))
