@@ -223,3 +223,19 @@ def test_api_key_and_remote_gateway(server_pool, reference_server_chatml, tiny_c
         head = _check["prompt_token_ids"] + _check["generation_token_ids"]
         assert second["prompt_token_ids"][:len(head)] == head
         assert all(x <= 0 for x in second["choices"][0]["message"]["generation_log_probs"])
+
+
+def test_logprobs_are_the_temperature_scaled_distribution(reference_server_chatml, tiny_chatml_dir):
+    # P15 / E20: processed_logprobs, i.e. log_softmax(logits / T) of the distribution sampled from (D28).
+    from transformers import AutoModelForCausalLM
+
+    with httpx.Client(base_url=reference_server_chatml, timeout=60) as c:
+        msg = c.post("/v1/chat/completions", json={**TRAIN, "temperature": 0.6, "max_tokens": 12,
+                                                   "messages": [{"role": "user", "content": "hello"}]}).json()
+    msg = msg["choices"][0]["message"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_chatml_dir, dtype=torch.float32)
+    prompt, gen = msg["prompt_token_ids"], msg["generation_token_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + gen])).logits[0, len(prompt) - 1:-1]
+        ref = torch.log_softmax(logits / 0.6, -1).gather(-1, torch.tensor(gen).unsqueeze(-1)).squeeze(-1).tolist()
+    assert max(abs(a - b) for a, b in zip(msg["generation_log_probs"], ref)) < 1e-4
