@@ -5,6 +5,7 @@ JSON, wrong types and bad values all come back in one error shape, 4xx, naming t
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -26,11 +27,28 @@ async def _json_body(request: Request) -> Any:
     if not raw:
         raise ApiError(400, "the request body is empty; send a JSON object")
     try:
-        import json
-
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"malformed JSON in the request body: {exc}") from exc
+
+
+class BearerAuth:
+    """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs ~1 ms a request): every route but
+    /health needs ``Authorization: Bearer <key>``, else 401 in the OpenAI error shape."""
+
+    def __init__(self, app, *, api_key: str):
+        self.app, self.expected = app, b"bearer " + api_key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"authorization", b"").strip()
+        scheme, _, token = header.partition(b" ")
+        if not secrets.compare_digest(scheme.lower() + b" " + token.strip(), self.expected):
+            err = ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>",
+                           type="authentication_error")
+            return await JSONResponse(err.body(), status_code=401)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
@@ -63,16 +81,8 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
         err = ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="internal_server_error")
         return JSONResponse(err.body(), status_code=500)
 
-    @app.middleware("http")
-    async def _auth(request: Request, call_next):
-        if api_key and request.url.path not in OPEN_PATHS:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
-                err = ApiError(401, "missing or invalid API key: send Authorization: Bearer <key>",
-                               type="authentication_error")
-                return JSONResponse(err.body(), status_code=401)
-        return await call_next(request)
+    if api_key:
+        app.add_middleware(BearerAuth, api_key=api_key)
 
     @app.get("/health")
     async def health():
