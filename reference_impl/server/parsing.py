@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol import ChatRequest
+from .protocol import ChatRequest, bad_request
 
 
 @dataclass
@@ -40,18 +40,28 @@ class OutputParser:
                 tool_parser_name=tool_parser, reasoning_parser_name=reasoning_parser,
                 enable_auto_tools=tool_parser is not None, model_name=model_name, tokenizer=tokenizer)
 
-    def parse(self, text: str, gen_ids: list[int], prompt_ids: list[int], req: ChatRequest) -> ParsedOutput:
+    def prepare(self, req: ChatRequest):
+        """vLLM's request object for the parsers, built (and so validated by vLLM) before generating."""
         if self.parser_cls is None:
-            return ParsedOutput(content=text)
+            return None
         from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
 
         tools = [t.model_dump(exclude_none=True) for t in req.tools] if req.tools else None
-        auto_tools = bool(self.tool_parser and tools and req.tool_choice != "none")
-        vreq = ChatCompletionRequest(
-            model=req.model or "", messages=[], tools=tools,
-            tool_choice=req.tool_choice if tools else "none", chat_template_kwargs=req.chat_template_kwargs,
-            include_reasoning=req.include_reasoning, parallel_tool_calls=req.parallel_tool_calls
-            if req.parallel_tool_calls is not None else True)
+        try:
+            return ChatCompletionRequest(
+                model=req.model or "", messages=[], tools=tools,
+                tool_choice=req.tool_choice if tools else "none", chat_template_kwargs=req.chat_template_kwargs,
+                include_reasoning=req.include_reasoning, parallel_tool_calls=req.parallel_tool_calls
+                if req.parallel_tool_calls is not None else True)
+        except Exception as exc:  # vLLM's own checks on tools/tool_choice (e.g. an unknown named function)
+            raise bad_request(f"tools/tool_choice rejected: {exc}".splitlines()[0], "tool_choice") from exc
+
+    def parse(self, text: str, gen_ids: list[int], prompt_ids: list[int], req: ChatRequest,
+              vreq=None) -> ParsedOutput:
+        if self.parser_cls is None:
+            return ParsedOutput(content=text)
+        vreq = vreq if vreq is not None else self.prepare(req)
+        auto_tools = bool(self.tool_parser and req.tools and req.tool_choice != "none")
         parser = self.parser_cls(self.tokenizer, vreq.tools, chat_template_kwargs=req.chat_template_kwargs or {})
         parser.set_prompt_token_ids(prompt_ids)
         reasoning, content, calls = parser.parse(text, vreq, enable_auto_tools=auto_tools,

@@ -86,6 +86,7 @@ class Service:
             raise bad_request("`top_logprobs` must be set when requesting token information "
                               "(send top_logprobs: 0)", "top_logprobs")
         temperature, top_p = self.policy.resolve(req.temperature, req.top_p)
+        vreq = self.parser.prepare(req)  # tool/tool_choice errors surface before any generation
         prompt = self._plan(req)
         max_tokens = clamp_max_tokens(req.requested_max_tokens, len(prompt), self.engine.max_model_len)
         params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
@@ -94,7 +95,7 @@ class Service:
         with_tools = bool(req.tools and self.tool_parser and req.tool_choice != "none")
         text = self.tokenizer.decode(self._visible_ids(result.token_ids, result.finish_reason),
                                      skip_special_tokens=not with_tools)
-        parsed = self.parser.parse(text, result.token_ids, prompt, req)
+        parsed = self.parser.parse(text, result.token_ids, prompt, req, vreq)
         return chat_response(model=self.served_model_name, prompt_ids=prompt, result=result, parsed=parsed,
                              tt=self.tokens, with_reasoning_fields=bool(self.parser.reasoning_parser),
                              logprobs=bool(req.logprobs), as_id=bool(req.return_tokens_as_token_ids),

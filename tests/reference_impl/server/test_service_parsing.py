@@ -106,3 +106,13 @@ def test_logprobs_are_floored_never_nan(tokenizer):
     lps = body["choices"][0]["message"]["generation_log_probs"]
     assert lps == [-9999.0, -9999.0] and all(math.isfinite(x) for x in lps)
     assert [c["logprob"] for c in body["choices"][0]["logprobs"]["content"]] == lps
+
+
+def test_named_tool_choice_must_name_a_tool_and_fails_before_generation(tokenizer):
+    svc, engine = _service(tokenizer, [("x", None)], **BOTH)
+    from reference_impl.server.protocol import ApiError
+
+    with pytest.raises(ApiError, match="tool_choice") as err:
+        asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": TOOLS,
+                              "tool_choice": {"type": "function", "function": {"name": "nope"}}}))
+    assert err.value.status == 400 and engine.prompts == []
