@@ -39,3 +39,22 @@ def test_bad_passthrough_engine_argument_is_reported():
         engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--no-such-flag"])
     with pytest.raises(ValueError, match="processed_logprobs"):
         engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--logprobs-mode", "raw_logprobs"])
+
+
+def test_passthrough_engine_arguments_reach_vllm():
+    from reference_impl.server.engines.vllm_engine import engine_args_from_argv
+
+    args = engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--max-num-seqs", "8"])
+    assert args.max_num_seqs == 8 and args.max_model_len == 256 and args.logprobs_mode == "processed_logprobs"
+    assert args.dtype == "float32" and args.enforce_eager  # CPU defaults (cpu-environment traps 3, §3.1)
+
+
+def test_serve_parses_passthrough_after_double_dash():
+    import argparse
+
+    from reference_impl.server.cli import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--model", "m", "--port", "18150", "--", "--max-num-seqs", "8"])
+    assert args.engine_args == ["--max-num-seqs", "8"] and args.port == 18150
