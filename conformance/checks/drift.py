@@ -9,7 +9,7 @@ from hypothesis import given, seed as hyp_seed, settings
 from hypothesis import strategies as st
 
 from ..client import Rollout, Step, parse_generation
-from ..core import CheckFailure
+from ..core import CheckFailure, EndpointError
 from ..strategies import LIVE_SERVER, WORDS, conversations
 from ._context import Context
 from ._reference import Reference
@@ -47,9 +47,11 @@ async def drive(ctx: Context, conversation: list[dict[str, Any]]) -> list[Step]:
             r.tool_output(pending_calls.pop(0) if pending_calls else "call_0", turn["text"])
         else:
             ids = resplit(ref, ref.encode(turn["text"]), turn["resplit"])
-            if not turn["truncated"] and ref.eos is not None:
+            # a sampled turn has at least one token: an empty text can only have been ended by EOS
+            if (not turn["truncated"] or not ids) and ref.eos is not None:
                 ids.append(ref.eos)
-            message = parse_generation(turn["text"])
+            # the server parses what the ids decode to (the tokenizer may normalise, e.g. NFC), not our input text
+            message = parse_generation(ref.decode([t for t in ids if t != ref.eos]))
             pending_calls = [c["id"] for c in message.get("tool_calls", [])]
             await r.replay(message, ids)
     await r.generate(max_tokens=1)
@@ -71,8 +73,11 @@ def drift_search(ctx: Context) -> None:
     def search(data: st.DataObject) -> None:
         conversation = data.draw(conversations(words), label="conversation")
         stats["examples"] += 1
-        steps = ctx.run(drive(ctx, conversation))
         try:
+            try:
+                steps = ctx.run(drive(ctx, conversation))
+            except EndpointError as exc:
+                raise ctx.endpoint_failure("M1", exc) from None
             ctx.assert_continuity("M1", steps, label="drift search")
         except CheckFailure as failure:
             if stats["first_failure"] is None:

@@ -26,8 +26,9 @@ def _eos(ctx: Context) -> int:
 
 async def _replay_text(ctx: Context, r: Rollout, text: str, *, eos: bool = True) -> Step:
     """Supply ``text`` as the model's generation, canonically encoded (plus EOS unless truncated)."""
-    ids = ctx.reference.encode(text) + ([_eos(ctx)] if eos else [])
-    return await r.replay(parse_generation(text), ids)
+    ids = ctx.reference.encode(text)
+    # the message is what a parser makes of the decoded ids (tokenizers may normalise the input text)
+    return await r.replay(parse_generation(ctx.reference.decode(ids)), ids + ([_eos(ctx)] if eos else []))
 
 
 def _tool_call_text(args_json: str, name: str = "get_weather") -> str:

@@ -14,7 +14,9 @@ QWEN3, CHATML = str(fixture_path("tiny-qwen3")), str(fixture_path("tiny-chatml")
 
 
 def _suite(pytester, url, tokenizer, *args):
-    result = pytester.runpytest("--endpoint", url + "/v1", "--tokenizer", tokenizer, "-p", "no:cacheprovider", *args)
+    # a subprocess keeps the vLLM-sized run (threads, tokenizers, hypothesis) out of this test process
+    result = pytester.runpytest_subprocess("--endpoint", url + "/v1", "--tokenizer", tokenizer, "-p",
+                                           "no:cacheprovider", *args)
     report = json.loads((pytester.path / "reports" / "report.json").read_text())
     return result, report, {(r["check_id"], r["nodeid"].split("::")[-1]): r for r in report["results"]}
 
