@@ -239,3 +239,17 @@ def test_logprobs_are_the_temperature_scaled_distribution(reference_server_chatm
         logits = model(torch.tensor([prompt + gen])).logits[0, len(prompt) - 1:-1]
         ref = torch.log_softmax(logits / 0.6, -1).gather(-1, torch.tensor(gen).unsqueeze(-1)).squeeze(-1).tolist()
     assert max(abs(a - b) for a, b in zip(msg["generation_log_probs"], ref)) < 1e-4
+
+
+def test_unset_sampling_params_do_not_fall_back_to_generation_config(reference_server_qwen3):
+    # P25 / E13: tiny-qwen3's generation_config.json says temperature 0.6, top_p 0.95, top_k 20. Under
+    # top_k 20 its EOS (logit ~9) would take ~99.8 % of the mass and every non-EOS token a logprob near 0;
+    # under the plain distribution a non-EOS token has logprob ~ -12.
+    body = {k: v for k, v in TRAIN.items() if k not in ("temperature", "top_p")}
+    with httpx.Client(base_url=reference_server_qwen3, timeout=60) as c:
+        lps = []
+        for i in range(6):
+            msg = c.post("/v1/chat/completions", json={**body, "max_tokens": 6, "messages": [
+                {"role": "user", "content": f"hi {i}"}]}).json()["choices"][0]["message"]
+            lps += [lp for t, lp in zip(msg["generation_token_ids"], msg["generation_log_probs"]) if t != QWEN_EOS]
+    assert lps and min(lps) < -8.0
