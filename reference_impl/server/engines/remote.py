@@ -44,9 +44,8 @@ class RemoteEngine(Engine):
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
             raise RuntimeError(f"remote server {self.url} did not answer GET /v1/models: {exc}") from exc
         self.remote_model = card["id"]
-        remote_len = card.get("max_model_len")
-        self.max_model_len = int(min(x for x in (self._max_model_len, remote_len) if x) if (
-            self._max_model_len or remote_len) else 2048)
+        lens = [x for x in (self._max_model_len, card.get("max_model_len")) if x]
+        self.max_model_len = int(min(lens)) if lens else 2048  # the tighter of ours and the remote's
 
     async def close(self) -> None:
         await self.client.aclose()
