@@ -7,6 +7,7 @@ replaced by a non-canonical two-piece split derived from the tokenizer vocabular
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -23,10 +24,17 @@ UNICODE = ["naïve café", "日本語のテキスト", "🙂👍", "Ωμέγα",
 CODE = ["def f(x):\n    return x * 2\n", "for i in range(3): print(i)", "`x = {'a': 1}`", "```python\npass\n```"]
 
 
+# Strategies are built once per vocabulary word list: constructing and validating hypothesis strategies on
+# every draw costs more than the draw itself (it showed up as most of the harness time in the benchmark).
+_cached = functools.lru_cache(maxsize=None)
+
+
+@_cached
 def whitespace() -> st.SearchStrategy[str]:
     return st.text(alphabet=" \t\n", min_size=1, max_size=4)
 
 
+@_cached
 def json_fragment() -> st.SearchStrategy[str]:
     values = st.recursive(st.none() | st.booleans() | st.integers(-999, 999) | st.text("abc xyz", max_size=6),
                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abcxyz"), inner,
@@ -34,6 +42,7 @@ def json_fragment() -> st.SearchStrategy[str]:
     return st.builds(_dumps, values, separators(), st.booleans())
 
 
+@_cached
 def separators() -> st.SearchStrategy[tuple[str, str]]:
     return st.sampled_from([(", ", ": "), (",", ":"), (",", ": "), (" ,", " : ")])
 
@@ -42,17 +51,20 @@ def _dumps(value: Any, seps: tuple[str, str], sort: bool) -> str:
     return json.dumps(value, separators=seps, sort_keys=sort, ensure_ascii=False)
 
 
-def fragment(words: list[str]) -> st.SearchStrategy[str]:
+@_cached
+def fragment(words: tuple[str, ...]) -> st.SearchStrategy[str]:
     word = st.sampled_from(words).map(lambda w: " " + w)
     digits = st.integers(0, 10**9).map(str)
     return st.one_of(word, st.sampled_from(UNICODE), whitespace(), digits, st.sampled_from(CODE), json_fragment())
 
 
-def text(words: list[str]) -> st.SearchStrategy[str]:
+@_cached
+def text(words: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.lists(fragment(words), min_size=1, max_size=4).map("".join)
 
 
-def tool_call(words: list[str]) -> st.SearchStrategy[str]:
+@_cached
+def tool_call(words: tuple[str, ...]) -> st.SearchStrategy[str]:
     """A hermes-style ``<tool_call>`` with varied JSON formatting and key order (P08)."""
     args = st.dictionaries(st.sampled_from(["city", "unit", "days", "q"]),
                            st.integers(0, 99) | st.sampled_from(words), min_size=1, max_size=3)
@@ -67,7 +79,7 @@ def _tool_call(args: dict, seps: tuple[str, str], name_first: bool, newline: boo
 
 
 @st.composite
-def assistant_turn(draw: st.DrawFn, words: list[str]) -> dict[str, Any]:
+def assistant_turn(draw: st.DrawFn, words: tuple[str, ...]) -> dict[str, Any]:
     reasoning = draw(st.none() | text(words))
     content = draw(st.just("") | text(words))
     calls = draw(st.lists(tool_call(words), max_size=2))
@@ -84,7 +96,7 @@ def assistant_turn(draw: st.DrawFn, words: list[str]) -> dict[str, Any]:
 def conversations(draw: st.DrawFn, words: list[str] | None = None, min_turns: int = 2,
                   max_turns: int = 6) -> list[dict[str, Any]]:
     """2-6 turns mixing user / assistant / tool; tool results only right after an assistant's tool calls."""
-    words = words or WORDS
+    words = tuple(words or WORDS)
     turns: list[dict[str, Any]] = [{"role": "user", "text": draw(text(words))}]
     n = draw(st.integers(min_turns, max_turns))
     while len(turns) < n:
@@ -94,8 +106,13 @@ def conversations(draw: st.DrawFn, words: list[str] | None = None, min_turns: in
         elif last["role"] == "assistant":
             turns.append({"role": "user", "text": draw(text(words))})
         else:
-            turns.append(draw(assistant_turn(words)))
+            turns.append(draw(_assistant(words)))
     if turns[-1]["role"] == "assistant":  # the rollout ends with a call the endpoint serves
         turns.append({"role": "user", "text": "Continue."} if not turns[-1]["tool_calls"] else
                      {"role": "tool", "text": "ok"})
     return turns
+
+
+@_cached
+def _assistant(words: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    return assistant_turn(words)

@@ -65,13 +65,14 @@ _TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters":
 def drift_search(ctx: Context) -> None:
     """Continuity over hypothesis-generated conversations (settings from the active hypothesis profile)."""
     ref = ctx.reference
-    words = WORDS + [s.text.strip() for s in ref.splits if s is not None]
+    words = tuple(WORDS + [s.text.strip() for s in ref.splits if s is not None])
+    strategy = conversations(words)
     stats: dict[str, Any] = ctx.__dict__.setdefault("drift_stats", {"examples": 0, "first_failure": None})
 
     @settings(**LIVE_SERVER)
     @given(st.data())
     def search(data: st.DataObject) -> None:
-        conversation = data.draw(conversations(words), label="conversation")
+        conversation = data.draw(strategy, label="conversation")
         stats["examples"] += 1
         try:
             try:
