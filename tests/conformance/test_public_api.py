@@ -1,0 +1,32 @@
+"""Pins the public names other components rely on (httpx-style ``__all__`` test)."""
+import conformance.checks
+import conformance.client
+import conformance.core
+
+
+def test_core_api():
+    assert sorted(conformance.core.__all__) == sorted([
+        "CATALOGUE", "INFO", "MUST", "SHOULD", "CheckSpec", "spec", "CheckFailure", "CheckInfo", "CheckSkipped",
+        "EndpointError", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
+        "describe_divergence", "first_difference", "prefix_difference", "token_diff"])
+
+
+def test_client_api():
+    assert sorted(conformance.client.__all__) == sorted([
+        "REQUIRED", "Bundle", "Sources", "TokenMetadataError", "choose", "invalid_logprobs", "read_sources",
+        "ChatCall", "GymClient", "Stats", "curl_for", "split_base", "tokenize_body", "training_body",
+        "parse_generation", "to_messages", "to_output_items", "Rollout", "Runner", "Step"])
+
+
+def test_checks_api():
+    assert sorted(conformance.checks.__all__) == sorted(["CHECKS", "Context", "Reference", "Split", "Target",
+                                                         "check", "run_check"])
+
+
+def test_core_imports_nothing_else_from_the_package():
+    import ast
+    from pathlib import Path
+    for path in Path(conformance.core.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level == 1, f"{path.name} imports outside conformance.core"
