@@ -320,3 +320,52 @@ def parallel_tool_results(ctx: Context) -> None:
     steps = ctx.run(go())
     ctx.assert_continuity("M19", steps, label="parallel tool results")
     _assert_spliced(ctx, "M19", steps, "parallel tool results")
+
+
+@check("M23")
+def empty_think_block(ctx: Context) -> None:
+    """P06: an answer without reasoning, then a user turn; with thinking off the generation prompt ends in an
+    empty think block that Qwen3-style templates drop from history."""
+    async def go() -> list[Step]:
+        r = ctx.rollout(max_tokens=4)
+        r.user("Say hello.")
+        await _replay_text(ctx, r, "Hello there.")
+        r.user("Again, please.")
+        await r.generate(max_tokens=1)
+        return r.steps
+    ctx.assert_continuity("M23", ctx.run(go()), label="answer without reasoning, then a user turn")
+
+
+@check("M20")
+def reasoning_field_names(ctx: Context) -> None:
+    """P11: the same turn sent with reasoning as reasoning_content, as reasoning, or inline <think> is served
+    identically (the carried ids decide)."""
+    async def go() -> dict[str, list[int]]:
+        r = ctx.rollout(max_tokens=4)
+        r.user("What is 3+4?")
+        await _replay_text(ctx, r, "<think>\nThree plus four.\n</think>\n\nIt is 7.")
+        r.user("Thanks.")
+        base = r.messages()
+        served = {}
+        for variant in ("reasoning_content", "reasoning", "inline"):
+            msgs = [dict(m) for m in base]
+            a = msgs[1]
+            text = a.pop("reasoning_content", None) or a.get("reasoning")
+            a.pop("reasoning", None)
+            if variant == "inline":
+                a["content"] = f"<think>\n{text}\n</think>\n\n{a['content']}"
+            else:
+                a[variant] = text
+            call = await ctx.client.chat(msgs, max_tokens=1, chat_template_kwargs=r.params.get("chat_template_kwargs"))
+            if call.bundle is None:
+                raise ctx.fail("M20", f"{variant}: no token bundle: {call.metadata_error}", call)
+            served[variant] = (call, call.bundle.prompt_token_ids)
+        return served
+    served = ctx.run(go())
+    (_, want), *others = served.values()
+    for variant, (call, got) in list(served.items())[1:]:
+        if got != want:
+            diff = token_diff(want, got, decode=ctx.decode if ctx.has_reference else None,
+                              expected_label="served with reasoning_content", actual_label=f"served with {variant}")
+            raise ctx.fail("M20", f"reasoning sent as {variant} is served differently from reasoning_content at "
+                                  f"position {diff.first_diff}", call, token_diff=diff)

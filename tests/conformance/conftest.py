@@ -33,12 +33,13 @@ def fake_ctx(runner, chatml_ref):
     """``ctx = fake_ctx(defects={"double-eos"}, mode="splice")``: a check context over an in-memory fake."""
     made = []
 
-    def make(*, defects=(), mode="splice", ref: Reference | None = None, reply="ok") -> Context:
+    def make(*, defects=(), mode="splice", ref: Reference | None = None, reply="ok", kwargs=None) -> Context:
         ref = ref or chatml_ref
         fake = FakeEndpoint(ref, mode=mode, defects=set(defects), reply=reply)
         client = GymClient("http://fake/v1", transport=httpx.MockTransport(fake.handler), timeout=5,
                            retry_budget_s=1.0, retry_pause_s=0.01)
-        ctx = Context(Target("http://fake/v1", tokenizer=ref.name), runner, reference=ref, client=client)
+        ctx = Context(Target("http://fake/v1", tokenizer=ref.name, chat_template_kwargs=kwargs or {}), runner,
+                      reference=ref, client=client)
         ctx.fake = fake
         made.append(ctx)
         return ctx

@@ -43,6 +43,8 @@ class FakeEndpoint:
     # -- prompt construction ----------------------------------------------------------------------------
     def prompt(self, body: dict[str, Any]) -> list[int]:
         msgs, tools = body.get("messages") or [], body.get("tools")
+        if "ignore-reasoning-field" in self.defects:  # a server that only knows the pre-0.16 field name
+            msgs = [{k: v for k, v in m.items() if k != "reasoning"} for m in msgs]
         kw = body.get("chat_template_kwargs") or {}
         template = self.ref.render(msgs, tools=tools, add_generation_prompt=True, **kw)
         if self.mode == "retokenize":

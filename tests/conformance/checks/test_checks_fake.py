@@ -49,6 +49,8 @@ DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("M14", None, dict(defects={"boundary-last-assistant"}), "dropped messages"),
     ("M15", None, dict(defects={"empty-prefix-garbage"}), "neither an error nor the template fallback"),
     ("M19", None, dict(defects={"double-eos"}), "splice"),
+    ("M20", None, dict(mode="retokenize", defects={"ignore-reasoning-field"}), "reasoning sent as reasoning"),
+    ("M23", None, dict(mode="retokenize", ref="qwen3", kwargs={"enable_thinking": False}), "template stripping"),
 ]
 
 
@@ -59,7 +61,8 @@ def test_fails_on_the_defect_it_targets(fake_ctx, check_id, variant, options, wo
     if ref is not None:
         from conformance.checks import Reference
         from fixtures import fixture_path
-        name = {"strip": "tiny-chatml-drift-strip-reasoning", "resorted": "tiny-chatml-drift-tool-json-resorted"}[ref]
+        name = {"strip": "tiny-chatml-drift-strip-reasoning", "resorted": "tiny-chatml-drift-tool-json-resorted",
+                "qwen3": "tiny-qwen3"}[ref]
         options["ref"] = Reference(str(fixture_path(name)))
     ctx = fake_ctx(**options)
     with pytest.raises(CheckFailure) as info:

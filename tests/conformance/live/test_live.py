@@ -43,6 +43,14 @@ def test_stock_vllm_fails_continuity_naming_the_cause(stock_vllm_qwen3, runner):
             run_check(ctx, "M4")
     finally:
         runner.run(ctx.client.aclose())
+    # P06: with thinking off the Qwen3 generation prompt carries an empty think block the history drops
+    ctx = Context(Target(stock_vllm_qwen3 + "/v1", tokenizer=QWEN3, chat_template_kwargs={"enable_thinking": False}),
+                  runner)
+    try:
+        with pytest.raises(CheckFailure, match="template stripping"):
+            run_check(ctx, "M23")
+    finally:
+        runner.run(ctx.client.aclose())
 
 
 def test_stock_vllm_full_suite_exits_1_and_the_drift_search_finds_it(pytester, stock_vllm_qwen3):
