@@ -1,8 +1,9 @@
-"""Shared shape of the response-layer mutants: the reference answer, altered after the fact."""
+"""Shared pieces of the mutants: the response-layer tamper shape, and the carried prefix the older algorithms use."""
 from __future__ import annotations
 
 from typing import Any
 
+from reference_impl.server.correction import check_vocab
 from reference_impl.server.service import Service
 
 
@@ -16,3 +17,17 @@ class ChatTamper(Service):
         response = await super().chat(body)
         self.tamper(response, body)
         return response
+
+
+def carried_prefix(service: Service, req) -> list[int] | None:
+    """M as every correction generation picks it (contract §7.3): explicit ``required_prefix_token_ids``,
+    else P + G of the last message carrying ids; vocabulary-checked like the reference. None: no prefix."""
+    if req.required_prefix_token_ids is not None:
+        prefix = list(req.required_prefix_token_ids)
+    else:
+        carriers = [m for m in req.messages if m.has_bundle]
+        if not carriers:
+            return None
+        prefix = [*carriers[-1].prompt_token_ids, *carriers[-1].generation_token_ids]
+    check_vocab(prefix, service.engine.vocab_size, "messages")
+    return prefix

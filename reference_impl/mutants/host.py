@@ -3,9 +3,15 @@
     python -m reference_impl.mutants --port 8000 [serve options]   # model defaults to tiny-chatml
     # -> http://127.0.0.1:8000/reference/v1, http://127.0.0.1:8000/no-correction/v1, ...
 
-Every defect sits in the request layer (prompt planning, response building, error mapping), so the
-mutants share the reference's engine: one vLLM start for the whole zoo (issue 5). Mutants that serve
-with a drift-variant template load that variant's tokenizer; all tiny-chatml variants share weights.
+Almost every defect sits in the request layer (prompt planning, response building, error mapping), so
+those mutants share the reference's engine: one vLLM start for the whole zoo (issue 5). Mutants that
+serve with a drift-variant template load that variant's tokenizer; all tiny-chatml variants share weights.
+
+Engine hook: a defect module whose defect lives below the request layer (e.g. ``stale_weights``) may
+define ``make_engine(reference: Service) -> Engine``. It is called once while the app is built (the
+reference engine is not started yet; its tokenizer, model path and policy are there); the engine it
+returns serves that mutant alone, is started in the lifespan after the reference engine (so it may
+read e.g. ``max_model_len`` from it) and closed before it.
 """
 from __future__ import annotations
 
@@ -28,29 +34,40 @@ def build_app(args: argparse.Namespace):
 
     reference = build_service(args)
     services = {REFERENCE: reference}
+    own_engines = []  # engines from make_engine hooks, in build order
     for spec in discover().values():
         tokenizer = reference.tokenizer if spec.fixture == DEFAULT_FIXTURE else \
             AutoTokenizer.from_pretrained(fixture_path(spec.fixture))
+        engine = reference.engine
+        if hasattr(spec.module, "make_engine"):
+            engine = spec.module.make_engine(reference)
+            own_engines.append(engine)
         services[spec.name] = spec.module.Mutant(
-            tokenizer, reference.engine, served_model_name=reference.served_model_name,
+            tokenizer, engine, served_model_name=reference.served_model_name,
             model_path=reference.model_path, policy=reference.policy, reasoning_parser=args.reasoning_parser,
             tool_parser=args.tool_parser, default_chat_template_kwargs=args.chat_template_kwargs)
 
     @asynccontextmanager
     async def lifespan(app):
-        # Mounted apps' own lifespans do not run under Starlette: the shared engine starts here, once.
-        await reference.engine.start()
+        # Mounted apps' own lifespans do not run under Starlette: the shared engine starts here, once,
+        # then the mutants' own engines (make_engine hook); they close in reverse order.
+        started = []
         try:
+            for engine in [reference.engine, *own_engines]:
+                await engine.start()
+                started.append(engine)
             yield
         finally:
-            await reference.engine.close()
+            for engine in reversed(started):
+                await engine.close()
 
     root = FastAPI(title="gym-conformance mutant zoo", lifespan=lifespan, docs_url=None, redoc_url=None,
                    openapi_url=None)
 
     @root.get("/health")
     async def health():
-        return {"status": "ok" if await reference.engine.healthy() else "unhealthy"}
+        ok = all([await e.healthy() for e in [reference.engine, *own_engines]])
+        return {"status": "ok" if ok else "unhealthy"}
 
     @root.get("/mutants")
     async def mutants():

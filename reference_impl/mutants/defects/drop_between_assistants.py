@@ -2,22 +2,28 @@
 
 When a harness appends an assistant message without ids (a synthetic apology or summary) after one
 with ids, the EOS count covers the newer assistant, the cut lands after it, and every message between
-the two assistants silently disappears from the served prompt (contract §7.9 row 5).
+the two assistants silently disappears from the served prompt (contract §7.9 row 5). Every other
+request is planned by the reference.
 """
+from reference_impl.mutants._tamper import carried_prefix
 from reference_impl.server.service import Service
-from reference_impl.server.splice import splice
+from reference_impl.server.protocol import bad_request
+from reference_impl.server.splice import SpliceError, splice
 
 REPRODUCES = "D13 (P18)"
 
 
 class Mutant(Service):
     def _plan(self, req):
+        carriers = [i for i, m in enumerate(req.messages) if m.has_bundle]
+        boundary = max((i for i, m in enumerate(req.messages) if m.role == "assistant"), default=None)
+        if req.required_prefix_token_ids is not None or not carriers or carriers[-1] == boundary:
+            return super()._plan(req)
         template = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
-        carriers = [m for m in req.messages if m.has_bundle]
-        if not carriers:
-            return template
-        prefix = [*carriers[-1].prompt_token_ids, *carriers[-1].generation_token_ids]
-        boundary = max(i for i, m in enumerate(req.messages) if m.role == "assistant")
         template_prefix = self.renderer.render(req.messages[:boundary + 1], req.tools, req.chat_template_kwargs,
                                                add_generation_prompt=False)
-        return splice(prefix, template_prefix, template, self.renderer.eos_id)
+        try:
+            return splice(carried_prefix(self, req), template_prefix, template, self.renderer.eos_id,
+                          stop_ids=self.engine.stop_ids)
+        except SpliceError as exc:
+            raise bad_request(f"cannot splice: {exc}", "messages") from exc

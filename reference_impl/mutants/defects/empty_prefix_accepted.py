@@ -1,7 +1,9 @@
-"""Treats empty carried id lists (or ``required_prefix_token_ids: []``) as "no prefix", silently.
+"""Takes an empty carried prefix (``[]`` lists, ``required_prefix_token_ids: []``) as "no prefix", silently.
 
-The un-spliced template render is served and returned as if it were corrected (NVIDIA-NeMo/RL#3763
-review: ``[]`` passes an ``is None`` guard).
+``[]`` passes an ``is None`` guard (NVIDIA-NeMo/RL#3763 review): an explicit empty
+``required_prefix_token_ids``, or empty lists on the latest message carrying ids, win the prefix rule
+(contract §7.3) with M = [], so the un-spliced template render is served -- and the real ids carried
+by earlier turns are ignored without a word. The reference refuses both with a 400 (P19).
 """
 from reference_impl.server.protocol import TOKEN_FIELDS
 from reference_impl.server.service import Service
@@ -9,25 +11,22 @@ from reference_impl.server.service import Service
 REPRODUCES = "D13, D14 (P19)"
 
 
-def _forget_empty(body):
-    if not isinstance(body, dict):
+def _empty_wins(body):
+    """The body without any token ids when an empty prefix wins the prefix rule; else unchanged."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return body
-    body = dict(body)
-    if body.get("required_prefix_token_ids") == []:
-        del body["required_prefix_token_ids"]
-    messages = []
-    for m in body.get("messages") or []:
-        if isinstance(m, dict) and any(m.get(f) == [] for f in TOKEN_FIELDS):
-            m = {k: v for k, v in m.items() if k not in TOKEN_FIELDS}
-        messages.append(m)
-    if "messages" in body:
-        body["messages"] = messages
+    messages = body["messages"]
+    carriers = [m for m in messages if isinstance(m, dict) and any(m.get(f) is not None for f in TOKEN_FIELDS)]
+    if body.get("required_prefix_token_ids") == [] or (carriers and carriers[-1].get("prompt_token_ids") == []):
+        return {**{k: v for k, v in body.items() if k != "required_prefix_token_ids"},
+                "messages": [{k: v for k, v in m.items() if k not in TOKEN_FIELDS} if isinstance(m, dict) else m
+                             for m in messages]}
     return body
 
 
 class Mutant(Service):
     async def chat(self, body):
-        return await super().chat(_forget_empty(body))
+        return await super().chat(_empty_wins(body))
 
     def tokenize(self, body):
-        return super().tokenize(_forget_empty(body))
+        return super().tokenize(_empty_wins(body))

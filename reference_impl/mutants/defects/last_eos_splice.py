@@ -4,6 +4,7 @@ Generation 2 of contract §7.5 (NeMo RL PR #1337). Right while the template neve
 with a reasoning-stripping template the stripped render is shorter, a later user turn's EOS falls
 inside ``len(TP)``, and the new user turn is silently dropped (§7.6 c).
 """
+from reference_impl.mutants._tamper import carried_prefix
 from reference_impl.server.protocol import bad_request
 from reference_impl.server.service import Service
 
@@ -14,14 +15,12 @@ FIXTURE = "tiny-chatml-drift-strip-reasoning"
 class Mutant(Service):
     def _plan(self, req):
         template = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
-        carriers = [i for i, m in enumerate(req.messages) if m.has_bundle]
-        if not carriers:
+        prefix = carried_prefix(self, req)
+        if not prefix:
             return template
-        msg = req.messages[carriers[-1]]
-        prefix = [*msg.prompt_token_ids, *msg.generation_token_ids]
-        boundary = max(i for i, m in enumerate(req.messages) if m.role == "assistant")
-        template_prefix = self.renderer.render(req.messages[:boundary + 1], req.tools, req.chat_template_kwargs,
-                                               add_generation_prompt=False)
+        assistants = [i for i, m in enumerate(req.messages) if m.role == "assistant"]
+        through = req.messages[:assistants[-1] + 1] if assistants else req.messages
+        template_prefix = self.renderer.render(through, req.tools, req.chat_template_kwargs, add_generation_prompt=False)
         eos = self.renderer.eos_id
         if len(template) <= len(template_prefix):
             raise bad_request("possibly non-monotonically increasing trajectory", "messages")

@@ -2,12 +2,13 @@
 from reference_impl.server.protocol import TokenizeRequest
 from reference_impl.server.service import Service, validate
 
-REPRODUCES = "NeMo RL default_chat_template_kwargs divergence (P17)"
+REPRODUCES = "contract §4.3, §8.6 (P17)"
 
 
 class Mutant(Service):
     def tokenize(self, body):
         req = validate(TokenizeRequest, body)
+        self._check_model(req.model)
         if req.messages is None:
             return super().tokenize(body)
         tokens = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
