@@ -35,7 +35,7 @@ def zoo():
     args = parser.parse_args(["--model", str(fixture_path("tiny-chatml")), "--engine", "hf", "--served-model-name",
                               "tiny", "--max-model-len", str(MAX_LEN)])
     with TestClient(build_app(args)) as client:
-        client.tok = client.app.state.tokenizer = _tokenizer()
+        client.tok = _tokenizer()
         yield client
 
 
