@@ -7,11 +7,13 @@ A conformance harness is only as good as the bugs it catches and the correct sys
 - ``REPRODUCES``: the drift-case / probe ids it stands for;
 - ``Mutant``: a subclass of ``reference_impl.server.service.Service`` that overrides one method;
 - optionally ``FIXTURE``: the fixture whose tokenizer and template it serves with (default
-  ``tiny-chatml``; all tiny-chatml variants share the same weights, so one engine serves every mutant).
+  ``tiny-chatml``; all tiny-chatml variants share the same weights, so one engine serves every mutant);
+- optionally ``make_engine(reference: Service) -> Engine``: an engine of its own, for a defect below the
+  request layer (``stale_weights``); see ``host``.
 
 ``reference_impl.mutants.host`` serves the reference and every mutant from one process and one engine,
-each under its own path prefix. Adding a mutant is adding one small file here plus one row in
-``expectations.json``.
+each under its own path prefix. Adding a mutant is adding one small file here, one probe in
+``tests/reference_impl/mutants/test_defects.py`` and one row in ``expectations.json``.
 """
 from __future__ import annotations
 
