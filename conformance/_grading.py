@@ -80,6 +80,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 ACTIVE: dict[str, Any] = {}  # the running session's state; logreport gets no config to look it up
+ABORT: dict[str, str] = {}  # why the run could not run (set by plugin._abort), for the report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -98,11 +99,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.close()
     if state.is_worker:
         return
+    write_report(state, ABORT.pop("reason", None) or
+                 ("the run was interrupted (exit status 2)" if exitstatus == 2 else None))
+
+
+def write_report(state, aborted: str | None = None) -> None:
+    """Write report.json/report.html for the run so far; ``aborted`` names why it could not run."""
     from ._reporting import build, write
-    report = build(state.results, started_at=state.started or "", duration_s=time.monotonic() - (state.t0 or
-                                                                                              time.monotonic()),
+    report = build(state.results, started_at=state.started or "",
+                   duration_s=time.monotonic() - (state.t0 or time.monotonic()),
                    endpoints=state.endpoints, model=state.model or _resolved_model(state), tokenizer=state.tokenizer,
-                   strict=state.strict, hypothesis_profile=state.profile, aborted=exitstatus == 2)
+                   strict=state.strict, hypothesis_profile=state.profile, aborted=aborted)
     if not report["started_at"]:
         report["started_at"] = report["finished_at"]
     state.report_path, state.report_problems = write(report, state.report_dir)

@@ -35,56 +35,46 @@ def cpu_flags() -> list[str]:
 
 def build(results: list[dict[str, Any]], *, started_at: str, duration_s: float, endpoints: list[str],
           model: str | None, tokenizer: str | None, strict: bool, hypothesis_profile: str | None,
-          aborted: bool = False) -> dict[str, Any]:
-    counts = {k: 0 for k in OUTCOMES}
-    for r in results:
-        counts[r["outcome"]] += 1
-    verdict = "error" if aborted or counts["error"] else "fail" if counts["fail"] else "pass"
+          aborted: str | None = None) -> dict[str, Any]:
+    """The report document; an aborted run (``aborted`` = the cause) is recorded as one ``error`` result,
+    so the summary follows from the results alone (fail iff any fail; error iff any error and no fail)."""
+    from .report.model import Result, summarize
+
+    if aborted:
+        results = [*results, {"check_id": "RUN", "name": "run/could-not-run", "tier": "MUST",
+                              "requirement": "The suite MUST be able to reach the endpoint and run with the options given.",
+                              "outcome": "error", "nodeid": "", "duration_s": 0.0, "message": aborted,
+                              "evidence": None}]
+    summary = summarize([Result(**{k: r[k] for k in ("check_id", "name", "tier", "requirement", "outcome", "nodeid",
+                                                      "duration_s", "message")}, evidence=None) for r in results])
     return {
         "schema": SCHEMA, "tool": {"name": "gym-conformance", "version": __version__},
         "started_at": started_at, "finished_at": now_iso(), "duration_s": round(duration_s, 3),
         "target": {"endpoints": endpoints, "model": model, "tokenizer": tokenizer, "strict": strict},
         "environment": {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_flags": cpu_flags(),
                         "hypothesis_profile": hypothesis_profile},
-        "summary": {"verdict": verdict, "counts": counts},
+        "summary": {"verdict": summary.verdict, "counts": dict(summary.counts)},
         "results": results,
     }
 
 
-def _finite(value: Any) -> Any:
-    """Strict JSON: non-finite floats (a NaN log prob is itself evidence) become strings."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, list[str]]:
-    """Write ``report.json`` (through the report model when available) and ``report.html`` if it renders."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.json"
-    report = _finite(report)
-    try:
-        from .report import model as report_model  # owned by the report engineer; optional here
-    except ImportError:
-        report_model = None
+    """Write ``report.json`` and ``report.html`` (JUnit comes from pytest's own junitxml).
+
+    If the report model refuses the document (a harness bug), the JSON is still written as is, since it
+    is the source of truth, and the problem is returned for the terminal summary.
+    """
+    from .report.artifacts import write_reports
+    from .report._io import json_safe
+
+    report = json_safe(report)
     problems = []
     try:
-        if report_model is None:
-            raise ImportError("conformance.report.model not available")
-        report_model.save(report_model.Report.from_dict(report), path)
-    except Exception as exc:  # noqa: BLE001 - the JSON is the source of truth: write it whatever the model says
+        paths = write_reports(report, out_dir, kinds=("json", "html"))
+        return paths["json"], problems
+    except Exception as exc:  # noqa: BLE001 - a report bug must not turn a conformance verdict into a crash
         problems.append(f"report model: {type(exc).__name__}: {exc}")
-        path.write_text(json.dumps(report, indent=2, allow_nan=False))
-    try:
-        from .report.html import write_html
-    except ImportError:
-        return path, problems
-    try:
-        write_html(report, out_dir / "report.html")
-    except Exception as exc:  # noqa: BLE001 - a renderer bug must not turn a conformance verdict into a crash
-        problems.append(f"HTML renderer: {type(exc).__name__}: {exc}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.json"
+    path.write_text(json.dumps(report, indent=2, allow_nan=False))
     return path, problems

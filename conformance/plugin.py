@@ -98,11 +98,17 @@ def _option(config: pytest.Config, name: str) -> Any:
 
 def _abort(message: str) -> None:
     """Could not run: one clear line on stderr and exit code 2 (never a traceback)."""
+    _grading.ABORT["reason"] = message  # becomes the report's one "error" result
+    state = _grading.ACTIVE.get("state")
+    if state is not None and not state.is_worker and state.started:
+        # Aborting in sessionstart skips pytest_sessionfinish: write the could-not-run report here.
+        _grading.write_report(state, _grading.ABORT.pop("reason"))
     pytest.exit(f"gym-conformance: {message}", returncode=2)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _grading.ABORT.clear()  # in-process runs (pytester) must not inherit an earlier run's abort
     endpoints = config.getoption("endpoint") or config.getini("conformance_endpoints")
     if not endpoints:
         return

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Awaitable, TypeVar
 
-from ..core import EndpointError
+from ..core import ContextOverflow, EndpointError
 from ._extract import Bundle
 from ._http import ChatCall, GymClient
 from ._items import to_messages, to_output_items
@@ -55,7 +55,7 @@ class Rollout:
     async def _call(self, **params: Any) -> ChatCall:
         call = await self.client.chat(self.messages(), tools=self.tools, **{**self.params, **params})
         if call.incomplete:
-            raise EndpointError(f"call {len(self.steps) + 1} hit the context limit (HTTP 400); no tokens",
+            raise ContextOverflow(f"call {len(self.steps) + 1} hit the context limit (HTTP 400); no tokens",
                                 request=call.request, response=call.response, status=400, url=call.url)
         return call
 

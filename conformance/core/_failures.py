@@ -80,3 +80,7 @@ class EndpointError(Exception):
                  url: str = "") -> None:
         self.request, self.response, self.status, self.url = request, response, status, url
         super().__init__(message)
+
+
+class ContextOverflow(EndpointError):
+    """The endpoint answered Gym's context-overflow 400 (contract §5): the conversation does not fit."""

@@ -116,3 +116,15 @@ def test_cli_run_uses_the_same_suite(chatml_ref, tmp_path, capsys):
         bad = main(["run", "--endpoint", url, "--tokenizer", CHATML, "--check", "M3", "--report", str(tmp_path / "b")])
     assert (ok, bad) == (0, 1)
     assert json.loads((tmp_path / "b" / "report.json").read_text())["summary"]["verdict"] == "fail"
+
+
+def test_an_aborted_run_still_leaves_a_loadable_report_with_the_cause(pytester, chatml_ref):
+    # Could-not-run is exit 2 and one "error" result naming the cause; the report model loads it.
+    from conformance.report import load
+
+    result = pytester.runpytest("--endpoint", "http://127.0.0.1:9/v1", "-p", "no:cacheprovider")
+    assert result.ret == 2
+    report = load(pytester.path / "reports" / "report.json")
+    assert report.summary.verdict == "error"
+    (error,) = [r for r in report.results if r.outcome == "error"]
+    assert "unreachable" in error.message
