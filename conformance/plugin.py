@@ -26,6 +26,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--api-key", default=None, help="bearer key (default: $OPENAI_API_KEY, else dummy_key)")
     g.addoption("--tokenizer", default=None, metavar="PATH_OR_NAME",
                 help="local Hugging Face tokenizer for template-level checks (skipped without it)")
+    g.addoption("--rescore-model", default=None, metavar="PATH",
+                help="local Hugging Face model holding the trainer's current weights: M24 teacher-forces with it "
+                     "instead of the endpoint's /v1/completions (catches an endpoint serving stale weights)")
     g.addoption("--conformance-strict", action="store_true", default=None,
                 help="SHOULD-level failures fail the run")
     g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
@@ -37,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
     parser.addini("conformance_model", "served model name", default="")
     parser.addini("conformance_tokenizer", "local tokenizer for template-level checks", default="")
+    parser.addini("conformance_rescore_model", "local model for M24's teacher-forced rescoring", default="")
     parser.addini("conformance_strict", "SHOULD-level failures fail the run", type="bool", default=False)
     parser.addini("conformance_report", "report directory", default="reports")
     parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
@@ -53,6 +57,7 @@ class _Session:
         self.model = opt("model") or ini("conformance_model") or None
         self.api_key = opt("api_key") or os.environ.get("OPENAI_API_KEY") or "dummy_key"
         self.tokenizer = opt("tokenizer") or ini("conformance_tokenizer") or None
+        self.rescore_model = opt("rescore_model") or ini("conformance_rescore_model") or None
         strict = opt("conformance_strict")
         self.strict = bool(ini("conformance_strict") if strict is None else strict)
         base = opt("conformance_report") or ini("conformance_report") or "reports"
@@ -76,7 +81,7 @@ class _Session:
             from .client import Runner
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
-                                 strict=self.strict, timeout=self.timeout,
+                                 strict=self.strict, timeout=self.timeout, rescore_model=self.rescore_model,
                                  chat_template_kwargs=self.chat_template_kwargs), self.runner)
             ctx.hypothesis_seed = self.seed
             self.contexts[endpoint] = ctx
@@ -130,6 +135,8 @@ def pytest_configure(config: pytest.Config) -> None:
         _abort(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
     if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
         _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
+    if state.rescore_model and not (Path(state.rescore_model) / "config.json").is_file():
+        _abort(f"--rescore-model {state.rescore_model!r} is not a local model directory (no config.json)")
     try:
         import json
         state.chat_template_kwargs = json.loads(state.kwargs_raw)

@@ -72,7 +72,8 @@ def compare(matrix: Matrix, expectations: dict[str, Any], messages: dict[str, di
 def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) -> int:
     with tempfile.TemporaryDirectory(prefix="gym-conformance-selftest-") as empty:
         cmd = [sys.executable, "-m", "pytest", "--endpoint", f"{url}/{name}/v1", "--model", "tiny",
-               "--tokenizer", str(tokenizer), "--conformance-report", str(out / name), "--conformance-strict",
+               "--tokenizer", str(tokenizer), "--rescore-model", str(tokenizer),
+               "--conformance-report", str(out / name), "--conformance-strict",
                "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header"]
         with (out / f"{name}.log").open("w") as log:
             return subprocess.call(cmd, cwd=empty, stdout=log, stderr=subprocess.STDOUT)

@@ -22,6 +22,7 @@ class Target:
     strict: bool = False
     timeout: float = 60.0
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    rescore_model: str | None = None  # local model with the trainer's weights (M24); None: use /v1/completions
 
 
 class Context:

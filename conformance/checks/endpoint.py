@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ..client import ChatCall, invalid_logprobs, tokenize_body, training_body
-from ..core import SHOULD, CheckSkipped, EndpointError, token_diff
+from ..client import ChatCall, invalid_logprobs, parse_generation, tokenize_body, training_body
+from ..core import SHOULD, CheckFailure, CheckSkipped, EndpointError, token_diff
 from ._context import Context
 from ._registry import check
 
@@ -263,3 +263,52 @@ def token_id_strings(ctx: Context) -> None:
                               f"{(src.logprobs_problem if src else 'no choices')}", call)
     if src.inline_prompt is not None and src.inline_generation is None:
         raise ctx.fail("E19", "return_token_ids gave prompt_token_ids but null choices[0].token_ids", call)
+
+
+def _model_vocab_size(ctx: Context) -> int | None:
+    """The model's embedding rows, from config.json beside the weights (--rescore-model) or the tokenizer."""
+    from pathlib import Path
+    for where in (ctx.target.rescore_model, ctx.target.tokenizer):
+        try:
+            cfg = json.loads((Path(where) / "config.json").read_text()) if where else None
+        except (OSError, ValueError):
+            continue
+        size = (cfg or {}).get("vocab_size") or ((cfg or {}).get("text_config") or {}).get("vocab_size")
+        if isinstance(size, int):
+            return size
+    return None
+
+
+@check("E25")
+def emitted_ids_accepted(ctx: Context) -> None:
+    """An id past the tokenizer but inside the model's vocabulary, carried back, is served, not refused.
+
+    Models sample such padding rows (NVIDIA-NeMo/RL#237 saw 151708 on Qwen); a server that validates carried
+    ids against the tokenizer's length instead of the model's vocabulary crashes the rollout that emitted it.
+    """
+    ref = ctx.reference
+    model_vocab, tokenizer_size = _model_vocab_size(ctx), len(ref.tok)
+    if model_vocab is None or model_vocab <= tokenizer_size or ref.eos is None:
+        raise CheckSkipped(f"no id between the tokenizer's length ({tokenizer_size}) and the model's vocab_size "
+                           f"({model_vocab}); needs a model config.json beside --tokenizer or --rescore-model")
+    extra = tokenizer_size  # the first embedding row with no token: an id the model can sample
+
+    async def go():
+        r = ctx.rollout(max_tokens=4)
+        r.user("Say hello.")
+        text_ids = ref.encode("Hello")
+        await r.replay(parse_generation(ref.decode(text_ids)), [*text_ids, extra, ref.eos])
+        r.user("Thanks.")
+        await r.generate(max_tokens=1)
+        return r.steps
+    try:
+        steps = ctx.run(go())
+    except EndpointError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            evidence = ctx.endpoint_failure("E25", exc).evidence
+            evidence.verdict = (f"refused a carried generation holding id {extra}, which the model can emit "
+                                f"(vocab_size {model_vocab}, tokenizer length {tokenizer_size}): {exc}")
+            failure = CheckFailure("E25", evidence.verdict, evidence)
+            raise failure from None
+        raise
+    ctx.assert_continuity("E25", steps, label=f"generation carrying model-only id {extra}")

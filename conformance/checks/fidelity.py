@@ -29,8 +29,29 @@ async def _prompt_logprobs(ctx: Context, ids: list[int], temperature: float) -> 
     return out
 
 
+def _local_rescorer(path: str):
+    """log p(ids[t] | ids[:t]) from a local copy of the trainer's weights, at temperature 1 (M24's setting)."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+    except ImportError as exc:
+        raise CheckSkipped(f"--rescore-model needs torch and transformers ({exc})") from None
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+    def rescore(ids: list[int]) -> list[float | None]:
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0].float()
+        lp = torch.log_softmax(logits[:-1], dim=-1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+        return [None, *lp.tolist()]
+    return rescore
+
+
 @check("M24")
 def rescore_fidelity(ctx: Context) -> None:
+    path = ctx.target.rescore_model
+    local = ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path)) if path else None
+    source = f"local model {path}" if path else "the endpoint's /v1/completions"
+
     async def go():
         calls = [await ctx.client.chat([{"role": "user", "content": q}], max_tokens=16, temperature=1.0)
                  for q in ("Describe the sea.", "List three animals.", "Say something.")]
@@ -39,7 +60,7 @@ def rescore_fidelity(ctx: Context) -> None:
             if call.bundle is None:
                 raise ctx.fail("M24", f"no token bundle: {call.metadata_error}", call)
             p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
-            lps = await _prompt_logprobs(ctx, p + g, 1.0)
+            lps = local(p + g) if local else await _prompt_logprobs(ctx, p + g, 1.0)
             served.extend(call.bundle.generation_log_probs)
             rescored.extend(lps[len(p):])
         return calls, served, rescored
@@ -48,7 +69,7 @@ def rescore_fidelity(ctx: Context) -> None:
         raise CheckSkipped("rescoring returned no log prob for some generated ids")
     metrics = logprob_metrics(rescored, served)
     if metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX:
-        raise ctx.fail("M24", f"teacher-forced rescoring disagrees: token_mult_prob_error "
+        raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: token_mult_prob_error "
                               f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
                               f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {metrics['max_abs_diff']:.3f}"
                               + _hint(served, rescored), calls[-1], metrics=metrics)

@@ -302,6 +302,44 @@ def empty_prefix_ids(ctx: Context) -> None:
                                   expected_label="template render (fallback)", actual_label="prompt_token_ids")
                 raise ctx.fail("M15", f"{variant}: served prompt is neither an error nor the template fallback "
                                       f"(differs at {diff.first_diff})", call, token_diff=diff)
+    _empty_after_carried(ctx)
+
+
+def _empty_after_carried(ctx: Context) -> None:
+    """P19 with history: empty lists after a turn that carries real (non-canonical) ids.
+
+    Treating ``[]`` as the prefix source silently drops the earlier carried ids, and the served prompt
+    re-tokenizes them (D14). An error is fine; a 200 must still start with the earlier P_1 + G_1.
+    """
+    merge, _ = ctx.reference.splits if ctx.has_reference else (None, None)
+    if merge is None:
+        return
+
+    async def go():
+        r = ctx.rollout(max_tokens=4)
+        r.user(f"Say exactly:{merge.text}")
+        first = await r.replay(parse_generation(merge.text), list(merge.sampled) + [_eos(ctx)])
+        r.user("Hi.")
+        r.items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}],
+                        "prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []})
+        r.user("How are you?")
+        return first, await ctx.client.chat(r.messages(), max_tokens=1)
+    try:
+        first, call = ctx.run(go())
+    except EndpointError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            return
+        raise
+    if call.bundle is None:
+        raise ctx.fail("M15", f"after-carried: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
+    expected = first.bundle.prompt_token_ids + first.bundle.generation_token_ids
+    served = call.bundle.prompt_token_ids
+    if served[:len(expected)] != expected:
+        diff = token_diff(expected, served, decode=ctx.reference.decode, prefix=True,
+                          expected_label="P_1 + G_1 (carried before the empty lists)", actual_label="prompt_token_ids")
+        raise ctx.fail("M15", f"after-carried: empty id lists displaced the earlier carried prefix; the served prompt "
+                              f"is an un-spliced render presented as corrected (differs at {diff.first_diff})",
+                       call, token_diff=diff)
 
 
 @check("M19")

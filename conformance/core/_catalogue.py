@@ -70,6 +70,9 @@ _ROWS = [
     ("E23", "errors/error-body", INFO, "contract", "Error bodies MAY use {error: {message, type, code}}."),
     ("E24", "template/system-only", SHOULD, "exact",
      "System-only prompts SHOULD give a clear error or the reference render."),
+    ("E25", "tokens/emitted-ids-accepted", MUST, "exact",
+     "Every id the model can emit (below the model's vocab_size, which may exceed the tokenizer's length) MUST be "
+     "accepted when carried back on an assistant message (NVIDIA-NeMo/RL#237, vllm-project/vllm#22471)."),
     ("M1", "multiturn/prefix-continuity", MUST, "exact",
      "prompt_token_ids of call k+1 MUST start with P_k + G_k, whether G_k ends in EOS or was truncated."),
     ("M2", "multiturn/splice-exact", SHOULD, "exact",

@@ -50,6 +50,8 @@ class FakeEndpoint:
         if self.mode == "retokenize":
             return template
         carriers = [i for i, m in enumerate(msgs) if m.get("prompt_token_ids") is not None]
+        if not self.defects & {"empty-prefix-wins", "empty-prefix-garbage"}:
+            carriers = [i for i in carriers if msgs[i]["prompt_token_ids"]]  # empty lists: nothing to splice there
         explicit = body.get("required_prefix_token_ids")
         if explicit is None and not carriers:
             return template
@@ -115,6 +117,9 @@ class FakeEndpoint:
 
     def chat(self, body: dict[str, Any]) -> httpx.Response:
         msgs = body.get("messages") or []
+        if "reject-model-only-ids" in self.defects and any(
+                t >= len(self.ref.tok) for m in msgs for t in (m.get("generation_token_ids") or [])):
+            return httpx.Response(400, json={"error": {"message": "Token id is out of vocabulary", "code": 400}})
         if "reject-n" in self.defects and "n" in body:
             return httpx.Response(400, json={"error": {"message": "n is not supported"}})
         if "reject-token-fields" in self.defects and any("prompt_token_ids" in m for m in msgs):
