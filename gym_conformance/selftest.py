@@ -69,6 +69,12 @@ def compare(matrix: Matrix, expectations: dict[str, Any], messages: dict[str, di
     return problems
 
 
+def uncovered(expectations: dict[str, Any], catalogue: set[str]) -> list[str]:
+    """Catalogue ids that no mutant is expected to kill and that the table does not justify either."""
+    killed = {c for row in expectations["mutants"].values() for c in row["must_fail"]}
+    return sorted(catalogue - killed - set(expectations.get("unkilled_checks", {})))
+
+
 def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) -> int:
     with tempfile.TemporaryDirectory(prefix="gym-conformance-selftest-") as empty:
         cmd = [sys.executable, "-m", "pytest", "--endpoint", f"{url}/{name}/v1", "--model", "tiny",
@@ -126,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     print(render_matrix_markdown(matrix))
     problems = compare(matrix, expectations, messages)
     problems += [f"{n}: no report" for n in names if n not in reports]
+    if not args.only:
+        from conformance.core import CATALOGUE
+        problems += [f"{c}: killed by no mutant and not justified in unkilled_checks"
+                     for c in uncovered(expectations, set(CATALOGUE))]
     for line in problems:
         print(f"selftest: MISMATCH {line}")
     print(f"selftest: {len(names)} endpoints in {time.monotonic() - start:.0f}s; "

@@ -1,4 +1,6 @@
 """The selftest's comparison of a mutant × check matrix with the expectation table (pure logic)."""
+import pytest
+
 from conformance.report.matrix import Matrix
 from gym_conformance.selftest import compare
 
@@ -36,3 +38,32 @@ def test_unlisted_mutant_errors_and_unkilled_check_claims_are_reported():
     problems = compare(m, EXPECT, {})
     assert "new-mutant: no row in the expectation table" in problems
     assert any(p.startswith("E1: listed as killed by no mutant") for p in problems)
+
+
+def test_every_catalogue_check_is_killed_or_justified_in_the_committed_table():
+    import json
+
+    from conformance.core import CATALOGUE
+    from gym_conformance.selftest import EXPECTATIONS, uncovered
+    from reference_impl.mutants import discover
+
+    table = json.loads(EXPECTATIONS.read_text())
+    assert uncovered(table, set(CATALOGUE)) == []
+    assert set(table["mutants"]) == set(discover()), "one expectation row per mutant file"
+    for name, row in table["mutants"].items():
+        assert row["must_fail"] and row["cause"], name
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_zoo_on_one_vllm_engine_matches_the_expectation_table():
+    # The real thing: the reference and every mutant served by one vLLM engine, the suite run against each
+    # mount in strict mode; the matrix (left in reports/selftest/) must equal the committed table.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = Path(__file__).resolve().parents[1] / "reports" / "selftest"
+    result = subprocess.run([sys.executable, "-m", "gym_conformance", "selftest", "--engine", "vllm",
+                             "--report-dir", str(out)], capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -10,12 +10,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import EndpointError
+
 REQUIRED = ("prompt_token_ids", "generation_token_ids", "generation_log_probs")
 _TOKEN_ID = re.compile(r"token_id:(-?\d+)")
 
 
-class TokenMetadataError(Exception):
-    """One of Gym's extraction rules is violated; ``rule`` names it, the message quotes Gym's error text."""
+class TokenMetadataError(EndpointError):
+    """One of Gym's extraction rules is violated; ``rule`` names it, the message quotes Gym's error text.
+
+    An ``EndpointError``: Gym itself raises on these, so a check that needs the bundle fails with this cause
+    (the response it came from is attached where the call is known), never with a harness traceback.
+    """
 
     def __init__(self, rule: str, message: str) -> None:
         self.rule = rule

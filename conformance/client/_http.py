@@ -202,6 +202,7 @@ class GymClient:
                 prompt = t_data.get("tokens") if t_status == 200 and isinstance(t_data, dict) else None
             call.bundle = choose(call.sources, prompt)
         except TokenMetadataError as exc:
+            exc.request, exc.response, exc.status, exc.url = call.request, call.response, call.status, call.url
             call.metadata_error = exc
         return call
 

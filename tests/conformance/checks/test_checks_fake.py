@@ -50,6 +50,8 @@ DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("M15", None, dict(defects={"empty-prefix-garbage"}), "neither an error nor the template fallback"),
     ("M15", None, dict(defects={"empty-prefix-wins"}), "displaced the earlier carried prefix"),
     ("E25", None, dict(defects={"reject-model-only-ids"}), "refused a carried generation holding id 1000"),
+    # a multi-turn check that needs the bundle fails with Gym's own error text, not a harness traceback
+    ("M3", None, dict(defects={"partial-bundle"}), "missing: generation_log_probs"),
     ("M19", None, dict(defects={"double-eos"}), "splice"),
     ("M20", None, dict(mode="retokenize", defects={"ignore-reasoning-field"}), "reasoning sent as reasoning"),
     ("M23", None, dict(mode="retokenize", ref="qwen3", kwargs={"enable_thinking": False}), "template stripping"),
