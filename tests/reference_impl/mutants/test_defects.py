@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 from starlette.testclient import TestClient
@@ -271,6 +272,53 @@ def p_oov(z, mount):
     return status == 400 and "Token id 1005 is out of vocabulary" in data["error"]["message"]
 
 
+def p_truncated_eos(z, mount):
+    """P04: after a generation cut by max_tokens (no EOS), the template's end-of-turn token closes the turn."""
+    gen = gen_text(z, "Once upon a time there was", eos=False)
+    messages, (m1,) = rollout(z, mount, [("user", "Tell me a story."), ("gen", gen, {"content": z.tok.decode(gen)}),
+                                         ("user", "Continue.")])
+    prompt = served(z, mount, messages)
+    assert prompt[:len(m1)] == m1
+    return prompt[len(m1)] != EOS
+
+
+def p_token_strings(z, mount):
+    status, data = chat(z, mount, [{"role": "user", "content": "Say something."}], max_tokens=4)
+    assert status == 200, data
+    entries = data["choices"][0]["logprobs"]["content"]
+    return not all(re.fullmatch(r"token_id:\d+", e["token"]) for e in entries)
+
+
+def p_finish_reason(z, mount):
+    status, data = chat(z, mount, [{"role": "user", "content": "Hi."}], max_tokens=4, seed=16)
+    assert status == 200, data
+    choice = data["choices"][0]
+    assert choice["message"]["generation_token_ids"][-1] == EOS, "probe needs a generation ending on EOS; change the seed"
+    return choice["finish_reason"] != "stop"
+
+
+def p_rejects_token_fields(z, mount):
+    messages, _ = rollout(z, mount, split_history(z))
+    status, _ = chat(z, mount, messages)
+    return status == 400
+
+
+def p_tokenize_shape(z, mount):
+    r = z.post(f"/{mount}/tokenize", json={"model": "tiny", "messages": [{"role": "user", "content": "Hi."}]})
+    data = r.json()
+    return r.status_code != 200 or not isinstance(data.get("tokens"), list) or data.get("count") != len(data["tokens"])
+
+
+def p_no_models(z, mount):
+    r = z.get(f"/{mount}/v1/models")
+    return r.status_code != 200 or r.json()["data"][0]["id"] != "tiny"
+
+
+def p_rejects_n(z, mount):
+    status, _ = chat(z, mount, [{"role": "user", "content": "Say hi."}], n=1)
+    return status == 400
+
+
 PROBES = {
     "no-correction": p_not_spliced, "strip-reasoning-served": p_strip_reasoning, "tool-json-resorted": p_tool_json,
     "no-separator": p_no_separator, "double-eos": p_double_eos, "decode-prefix-match": p_decode_prefix,
@@ -279,6 +327,9 @@ PROBES = {
     "bundle-disagrees": p_bundle_disagrees, "usage-wrong": p_usage, "logprobs-shifted": p_shifted,
     "raw-logprobs": p_raw, "tokenize-disagrees": p_tokenize, "overflow-500": p_overflow,
     "top-logprobs-null-drops": p_top_null, "stale-weights": p_stale, "oov-rejected": p_oov,
+    "truncated-eos-dropped": p_truncated_eos, "token-strings-not-ids": p_token_strings,
+    "bad-finish-reason": p_finish_reason, "rejects-token-fields": p_rejects_token_fields,
+    "tokenize-wrong-shape": p_tokenize_shape, "no-models-route": p_no_models, "rejects-n": p_rejects_n,
 }
 MUTANTS = discover()
 
