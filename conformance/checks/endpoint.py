@@ -219,8 +219,14 @@ def tool_call_shape(ctx: Context) -> None:
 
 @check("E15")
 def finish_reason(ctx: Context) -> None:
-    for call in (ctx.first_turn(), ctx.run(ctx.client.chat([{"role": "user", "content": "Write a story."}],
-                                                           max_tokens=1))):
+    """The first turn, a call cut at one token, and a short answer with room to end on its own.
+
+    The room matters: a server that names the end-of-turn stop its own way only shows it on calls that stop.
+    """
+    calls = [ctx.first_turn(), ctx.run(ctx.client.chat([{"role": "user", "content": "Write a story."}], max_tokens=1)),
+             ctx.run(ctx.client.chat([{"role": "user", "content": "Answer in one word: what colour is the sky?"}],
+                                     max_tokens=256))]
+    for call in calls:
         if call.finish_reason not in FINISH_REASONS:
             raise ctx.fail("E15", f"finish_reason {call.finish_reason!r} not in {sorted(FINISH_REASONS)}", call)
 
