@@ -67,3 +67,11 @@ def test_the_zoo_on_one_vllm_engine_matches_the_expectation_table():
     result = subprocess.run([sys.executable, "-m", "gym_conformance", "selftest", "--engine", "vllm",
                              "--report-dir", str(out)], capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_sampling_dependent_collateral_is_allowed_only_where_listed():
+    table = {"mutants": {"double-eos": {"must_fail": ["M12"], "may_fail": ["M13"], "cause": "doubled"}}}
+    m = matrix({"double-eos": {"M12": "fail", "M13": "fail", "M1": "pass"}})
+    assert compare(m, table, {"double-eos": {"M12": "separator missing or doubled"}}) == []
+    m = matrix({"double-eos": {"M12": "fail", "M13": "pass", "M1": "fail"}})
+    assert compare(m, table, {"double-eos": {"M12": "doubled"}}) == ["double-eos: unexpectedly failed ['M1']"]
