@@ -82,7 +82,7 @@ def find_splits(ref: Reference, limit: int = 60000) -> tuple[Split | None, Split
             merge = _split_of(ref, vocab, tok.convert_ids_to_tokens(ids[0]), text)
     specials = ref.special_ids
     words = [(piece, tid) for piece, tid in sorted(vocab.items(), key=lambda kv: kv[1])[:limit]
-             if tid not in specials and piece.lstrip("Ġ▁").isalpha() and piece.isascii()]
+             if tid not in specials and piece.lstrip("Ġ▁").isalpha() and piece.lstrip("Ġ▁").isascii()]
     tails = ("s", "er", "ing", "ed", "ly", "al", "es", "en", "y", "e", "t", "n", "d", "r")
     for piece, tid in words:
         if merge and different:
