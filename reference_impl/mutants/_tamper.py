@@ -19,6 +19,11 @@ class ChatTamper(Service):
         return response
 
 
+def template_render(service: Service, req) -> list[int]:
+    """T of contract §7.2: the whole request rendered by the mutant's template, with the generation prompt."""
+    return service.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+
+
 def carried_prefix(service: Service, req) -> list[int] | None:
     """M as every correction generation picks it (contract §7.3): explicit ``required_prefix_token_ids``,
     else P + G of the last message carrying ids; vocabulary-checked like the reference. None: no prefix."""

@@ -4,7 +4,7 @@ Generation 1 of contract §7.5 (NeMo RL PR #1110): if the carried ids do not alr
 decode both and look for a window of template tokens whose text equals the carried text. Any
 string-level change (a re-templated tool call, reasoning re-wrapped) makes it give up with a 400.
 """
-from reference_impl.mutants._tamper import carried_prefix
+from reference_impl.mutants._tamper import carried_prefix, template_render
 from reference_impl.server.protocol import bad_request
 from reference_impl.server.service import Service
 
@@ -13,7 +13,7 @@ REPRODUCES = "contract §7.5 gen 1 (P08, P11)"
 
 class Mutant(Service):
     def _plan(self, req):
-        template = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        template = template_render(self, req)
         prefix = carried_prefix(self, req)
         if not prefix or template[:len(prefix)] == prefix:
             return template

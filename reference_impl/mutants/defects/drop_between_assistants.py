@@ -5,7 +5,7 @@ with ids, the EOS count covers the newer assistant, the cut lands after it, and 
 the two assistants silently disappears from the served prompt (contract §7.9 row 5). Every other
 request is planned by the reference.
 """
-from reference_impl.mutants._tamper import carried_prefix
+from reference_impl.mutants._tamper import carried_prefix, template_render
 from reference_impl.server.service import Service
 from reference_impl.server.protocol import bad_request
 from reference_impl.server.splice import SpliceError, splice
@@ -19,7 +19,7 @@ class Mutant(Service):
         boundary = max((i for i, m in enumerate(req.messages) if m.role == "assistant"), default=None)
         if req.required_prefix_token_ids is not None or not carriers or carriers[-1] == boundary:
             return super()._plan(req)
-        template = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        template = template_render(self, req)
         template_prefix = self.renderer.render(req.messages[:boundary + 1], req.tools, req.chat_template_kwargs,
                                                add_generation_prompt=False)
         try:

@@ -4,7 +4,7 @@ Generation 2 of contract §7.5 (NeMo RL PR #1337). Right while the template neve
 with a reasoning-stripping template the stripped render is shorter, a later user turn's EOS falls
 inside ``len(TP)``, and the new user turn is silently dropped (§7.6 c).
 """
-from reference_impl.mutants._tamper import carried_prefix
+from reference_impl.mutants._tamper import carried_prefix, template_render
 from reference_impl.server.protocol import bad_request
 from reference_impl.server.service import Service
 
@@ -14,7 +14,7 @@ FIXTURE = "tiny-chatml-drift-strip-reasoning"
 
 class Mutant(Service):
     def _plan(self, req):
-        template = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        template = template_render(self, req)
         prefix = carried_prefix(self, req)
         if not prefix:
             return template

@@ -1,4 +1,5 @@
 """Re-templates and re-tokenizes the whole history every call, ignoring carried ids (stock behaviour)."""
+from reference_impl.mutants._tamper import template_render
 from reference_impl.server.service import Service
 
 REPRODUCES = "D01, D02, D03 (P01, P02)"
@@ -6,4 +7,4 @@ REPRODUCES = "D01, D02, D03 (P01, P02)"
 
 class Mutant(Service):
     def _plan(self, req):
-        return self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        return template_render(self, req)

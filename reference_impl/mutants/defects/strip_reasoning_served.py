@@ -1,10 +1,9 @@
 """Serves the history with reasoning stripped from earlier turns (a Qwen3-style template, no correction)."""
-from reference_impl.server.service import Service
+from reference_impl.mutants.defects.no_correction import Mutant as _NoCorrection
 
 REPRODUCES = "D08, D09 (P05)"
 FIXTURE = "tiny-chatml-drift-strip-reasoning"
 
 
-class Mutant(Service):
-    def _plan(self, req):
-        return self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+class Mutant(_NoCorrection):
+    """The no-correction plan; the defect that differs is the template it serves with."""

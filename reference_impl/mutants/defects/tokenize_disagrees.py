@@ -1,4 +1,5 @@
 """``/tokenize`` renders the template without the on-policy correction the chat path applies."""
+from reference_impl.mutants._tamper import template_render
 from reference_impl.server.protocol import TokenizeRequest
 from reference_impl.server.service import Service, validate
 
@@ -11,6 +12,6 @@ class Mutant(Service):
         self._check_model(req.model)
         if req.messages is None:
             return super().tokenize(body)
-        tokens = self.renderer.render(req.messages, req.tools, req.chat_template_kwargs, add_generation_prompt=True)
+        tokens = template_render(self, req)
         return {"count": len(tokens), "max_model_len": self.engine.max_model_len, "tokens": tokens,
                 "token_strs": None}
