@@ -102,7 +102,8 @@ class GymClient:
         self.max_tries, self.retry_budget_s, self.retry_pause_s = max_tries, retry_budget_s, retry_pause_s
         self.timeout = timeout
         self._sem = asyncio.Semaphore(concurrency)
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport,
+        # certificates are loaded only for https: building a verifying SSL context costs ~25 ms per client
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=self.api.startswith("https:"),
                                        headers={"Authorization": f"Bearer {api_key}"})
         self.stats = Stats()
 
