@@ -32,7 +32,8 @@ class Context:
                  client: GymClient | None = None) -> None:
         self.target, self.runner = target, runner
         self.client = client or GymClient(target.endpoint, model=target.model, api_key=target.api_key,
-                                          timeout=target.timeout, retry_budget_s=target.timeout)
+                                          timeout=target.timeout, retry_budget_s=target.timeout,
+                                          chat_template_kwargs=target.chat_template_kwargs)
         self._reference = reference
         self._cache: dict[str, Any] = {}
         self.hypothesis_seed: int | None = None  # --hypothesis-seed, so CI runs can vary it

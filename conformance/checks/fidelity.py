@@ -92,7 +92,8 @@ def processed_logprobs(ctx: Context) -> None:
     messages = [{"role": "user", "content": "Pick a number."}]
 
     async def top(temp: float) -> dict[int, float]:
-        body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=1, temperature=temp)
+        body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=1, temperature=temp,
+                             chat_template_kwargs=ctx.client.chat_template_kwargs)
         body["top_logprobs"] = 20  # the probe needs the distribution, not only the sampled token
         call = await ctx.client.chat(messages, raw_body=body)
         content = ((call.response.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []

@@ -96,8 +96,11 @@ class GymClient:
 
     def __init__(self, endpoint: str, *, model: str | None = None, api_key: str = "dummy_key",
                  timeout: float = 60.0, concurrency: int = 8, max_tries: int = 3, retry_budget_s: float = 20.0,
-                 retry_pause_s: float = 0.5, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 retry_pause_s: float = 0.5, transport: httpx.AsyncBaseTransport | None = None,
+                 chat_template_kwargs: dict | None = None) -> None:
         self.api, self.root = split_base(endpoint)
+        # sent on every training call, as Gym sends its configured chat_template_kwargs on every call
+        self.chat_template_kwargs = chat_template_kwargs or None
         self.model, self.api_key = model, api_key
         self.max_tries, self.retry_budget_s, self.retry_pause_s = max_tries, retry_budget_s, retry_pause_s
         self.timeout = timeout
@@ -180,6 +183,8 @@ class GymClient:
     async def chat(self, messages: list[dict[str, Any]], *, raw_body: dict[str, Any] | None = None,
                    **params: Any) -> ChatCall:
         """One training call; ``raw_body`` bypasses :func:`training_body` for probes that need odd bodies."""
+        if raw_body is None:
+            params.setdefault("chat_template_kwargs", self.chat_template_kwargs)
         body = raw_body if raw_body is not None else training_body(messages, model=await self.resolve_model(),
                                                                    **params)
         url = self.api + "/chat/completions"

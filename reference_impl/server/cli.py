@@ -106,7 +106,8 @@ def build_service(args):
     if args.engine == "vllm":
         from .engines.vllm_engine import VllmEngine, engine_args_from_argv
 
-        engine = VllmEngine(engine_args_from_argv(str(model), args.max_model_len, served, args.engine_args),
+        engine = VllmEngine(engine_args_from_argv(str(model), args.max_model_len, served, args.engine_args,
+                                                  reasoning_parser=args.reasoning_parser),
                             eos_token_id=tokenizer.eos_token_id)
     elif args.engine == "hf":
         from .engines.hf import HFEngine

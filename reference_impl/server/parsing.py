@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .protocol import ChatRequest, bad_request
+from .tool_choice import forced_calls
 
 
 @dataclass
@@ -57,11 +58,23 @@ class OutputParser:
             raise bad_request(f"tools/tool_choice rejected: {exc}".splitlines()[0], "tool_choice") from exc
 
     def parse(self, text: str, gen_ids: list[int], prompt_ids: list[int], req: ChatRequest,
-              vreq=None) -> ParsedOutput:
+              vreq=None, *, forced: bool = False) -> ParsedOutput:
+        """``forced``: decoding was constrained to a tool-call schema; the JSON becomes ``tool_calls`` (not the
+        tool parser's job, as in vLLM)."""
         if self.parser_cls is None:
-            return ParsedOutput(content=text)
+            parsed = ParsedOutput(content=text)
+        else:
+            parsed = self._parse(text, gen_ids, prompt_ids, req, vreq, auto_tools=not forced)
+        if forced:
+            calls = forced_calls(parsed.content, req)
+            if calls is not None:
+                parsed.content, parsed.tool_calls = None, calls
+        return parsed
+
+    def _parse(self, text: str, gen_ids: list[int], prompt_ids: list[int], req: ChatRequest, vreq,
+               *, auto_tools: bool) -> ParsedOutput:
         vreq = vreq if vreq is not None else self.prepare(req)
-        auto_tools = bool(self.tool_parser and req.tools and req.tool_choice != "none")
+        auto_tools = auto_tools and bool(self.tool_parser and req.tools and req.tool_choice != "none")
         parser = self.parser_cls(self.tokenizer, vreq.tools, chat_template_kwargs=req.chat_template_kwargs or {})
         parser.set_prompt_token_ids(prompt_ids)
         reasoning, content, calls = parser.parse(text, vreq, enable_auto_tools=auto_tools,

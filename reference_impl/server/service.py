@@ -20,6 +20,7 @@ from .protocol import (ApiError, ChatRequest, CompletionRequest, DetokenizeReque
 from .rendering import ChatRenderer
 from .response import TokenText, chat_response, completion_response
 from .sampling import SamplingPolicy, clamp_max_tokens
+from .tool_choice import forced_schema
 
 log = logging.getLogger("gym_conformance.server")
 M = TypeVar("M", bound=BaseModel)
@@ -87,15 +88,16 @@ class Service:
                               "(send top_logprobs: 0)", "top_logprobs")
         temperature, top_p = self.policy.resolve(req.temperature, req.top_p)
         vreq = self.parser.prepare(req)  # tool/tool_choice errors surface before any generation
+        schema = forced_schema(req)
         prompt = self._plan(req)
         max_tokens = clamp_max_tokens(req.requested_max_tokens, len(prompt), self.engine.max_model_len)
         params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                                top_logprobs=req.top_logprobs or 0, seed=req.seed)
+                                top_logprobs=req.top_logprobs or 0, seed=req.seed, json_schema=schema)
         result = await self._generate(prompt, params)
         with_tools = bool(req.tools and self.tool_parser and req.tool_choice != "none")
         text = self.tokenizer.decode(self._visible_ids(result.token_ids, result.finish_reason),
                                      skip_special_tokens=not with_tools)
-        parsed = self.parser.parse(text, result.token_ids, prompt, req, vreq)
+        parsed = self.parser.parse(text, result.token_ids, prompt, req, vreq, forced=schema is not None)
         return chat_response(model=self.served_model_name, prompt_ids=prompt, result=result, parsed=parsed,
                              tt=self.tokens, with_reasoning_fields=bool(self.parser.reasoning_parser),
                              logprobs=bool(req.logprobs), as_id=bool(req.return_tokens_as_token_ids),

@@ -22,6 +22,7 @@ class GenerateParams:
     top_logprobs: int = 0           # alternatives per generated position besides the sampled token
     prompt_logprobs: int | None = None  # None: no prompt logprobs; k: the prompt token's + k alternatives
     seed: int | None = None
+    json_schema: dict | None = None  # constrain the generation to this JSON schema (forced tool_choice)
 
 
 @dataclass

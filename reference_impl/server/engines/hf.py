@@ -53,6 +53,9 @@ class HFEngine(Engine):
         self._lock = asyncio.Lock()  # torch forward passes are not run concurrently
 
     async def generate(self, prompt_ids: list[int], params: GenerateParams) -> GenerateResult:
+        if params.json_schema is not None:
+            raise EngineError("tool_choice 'required' or a named function needs constrained decoding, which the "
+                              "hf engine does not do (use --engine vllm)", status=400, param="tool_choice")
         async with self._lock:
             return await asyncio.to_thread(self._generate, prompt_ids, params)
 

@@ -77,6 +77,8 @@ class RemoteEngine(Engine):
             body["prompt_logprobs"] = p.prompt_logprobs
         if p.seed is not None:
             body["seed"] = p.seed
+        if p.json_schema is not None:
+            body["structured_outputs"] = {"json": p.json_schema}
         async with (self.gate.exclusive() if p.seed is not None else self.gate.shared()):
             data = await self._post("/v1/completions", body)
         return self._result(data["choices"][0], prompt_ids, p)

@@ -14,7 +14,8 @@ from pathlib import Path
 from .base import Engine, EngineError, Gate, GenerateParams, GenerateResult, generation_stop_ids
 
 
-def engine_args_from_argv(model: str, max_model_len: int | None, served_name: str, passthrough: list[str]):
+def engine_args_from_argv(model: str, max_model_len: int | None, served_name: str, passthrough: list[str],
+                          reasoning_parser: str | None = None):
     """AsyncEngineArgs from our defaults followed by the user's pass-through flags (theirs win)."""
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.platforms import current_platform
@@ -35,12 +36,26 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
         argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_bytes)]
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
+    if reasoning_parser:  # structured outputs (forced tool_choice) start after the reasoning ends, as in vLLM
+        argv += ["--reasoning-parser", reasoning_parser]
     ns = parser.parse_args(argv + list(passthrough))
     args = AsyncEngineArgs.from_cli_args(ns)
+    if not any(a.startswith("--structured-outputs-config") for a in passthrough):
+        # JSON-schema decoding (forced tool_choice) with fixed whitespace: with free whitespace an untrained or
+        # unsure model can spend its whole max_tokens on indentation inside the braces (vLLM's own flag)
+        # (vLLM accepts that flag only with a named backend)
+        args.structured_outputs_config.backend = "xgrammar"
+        args.structured_outputs_config.disable_any_whitespace = True
     if args.logprobs_mode != "processed_logprobs":
         raise ValueError("--logprobs-mode must stay processed_logprobs: Gym trains on the sampling "
                          "distribution's logprobs (contract §8.3)")
     return args
+
+
+def _constrained(schema: dict | None):
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return None if schema is None else StructuredOutputsParams(json=schema)
 
 
 class VllmEngine(Engine):
@@ -85,7 +100,8 @@ class VllmEngine(Engine):
         # detokenizer would only repeat that work.
         return SamplingParams(n=1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
                               logprobs=p.top_logprobs, prompt_logprobs=p.prompt_logprobs, seed=p.seed,
-                              detokenize=False, output_kind=RequestOutputKind.FINAL_ONLY)
+                              detokenize=False, output_kind=RequestOutputKind.FINAL_ONLY,
+                              structured_outputs=_constrained(p.json_schema))
 
     async def generate(self, prompt_ids: list[int], params: GenerateParams) -> GenerateResult:
         exclusive = params.seed is not None and self.seed_needs_exclusive

@@ -29,10 +29,11 @@ class Replay(Engine):
     vocab_size, max_model_len, stop_ids = 151936, 1024, frozenset({EOS})
 
     def __init__(self, tokenizer, outputs):
-        self.tokenizer, self.outputs, self.prompts = tokenizer, list(outputs), []
+        self.tokenizer, self.outputs, self.prompts, self.params = tokenizer, list(outputs), [], []
 
     async def generate(self, prompt_ids, params):
         self.prompts.append(list(prompt_ids))
+        self.params.append(params)
         text, lps = self.outputs.pop(0)
         ids = self.tokenizer.encode(text, add_special_tokens=False) + [EOS]
         return GenerateResult(ids, lps or [-0.5] * len(ids), "stop")
@@ -116,3 +117,61 @@ def test_named_tool_choice_must_name_a_tool_and_fails_before_generation(tokenize
         asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": TOOLS,
                               "tool_choice": {"type": "function", "function": {"name": "nope"}}}))
     assert err.value.status == 400 and engine.prompts == []
+
+
+PICK = [{"type": "function", "function": {"name": "pick", "parameters": {
+    "type": "object", "properties": {"c": {"type": "string", "enum": ["a"]}}, "required": ["c"]}}}]
+
+
+@pytest.mark.parametrize("parsers", [BOTH, {}], ids=["parsers", "no-parsers"])
+def test_named_tool_choice_constrains_to_the_parameters_and_returns_the_call(tokenizer, parsers):
+    # vLLM's behaviour: the engine is constrained to the named function's parameter schema and the JSON it
+    # produced becomes the call, byte for byte -- no tool parser involved.
+    svc, engine = _service(tokenizer, [('{"c": "a"}', None)], **parsers)
+    body = asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": PICK,
+                                 "tool_choice": {"type": "function", "function": {"name": "pick"}},
+                                 "chat_template_kwargs": {"enable_thinking": False}}))
+    assert engine.params[0].json_schema == PICK[0]["function"]["parameters"]
+    msg = body["choices"][0]["message"]
+    assert msg["content"] is None and body["choices"][0]["finish_reason"] == "tool_calls"
+    assert [(c["type"], c["function"]) for c in msg["tool_calls"]] == [
+        ("function", {"name": "pick", "arguments": '{"c": "a"}'})]
+
+
+def test_required_tool_choice_is_an_array_of_named_calls(tokenizer):
+    svc, engine = _service(tokenizer, [('[{"name": "get_weather", "parameters": {"city": "Oslo"}}]', None)], **BOTH)
+    body = asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": TOOLS,
+                                 "tool_choice": "required", "parallel_tool_calls": False,
+                                 "chat_template_kwargs": {"enable_thinking": False}}))
+    schema = engine.params[0].json_schema
+    assert schema["type"] == "array" and schema["minItems"] == 1 and schema["maxItems"] == 1
+    assert schema["items"]["anyOf"][0]["properties"]["name"]["enum"] == ["get_weather"]
+    calls = body["choices"][0]["message"]["tool_calls"]
+    assert calls[0]["function"]["name"] == "get_weather" and json.loads(calls[0]["function"]["arguments"]) == \
+        {"city": "Oslo"}
+
+
+def test_auto_tool_choice_is_not_constrained(tokenizer):
+    svc, engine = _service(tokenizer, [("plain", None)], **BOTH)
+    asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": TOOLS}))
+    assert engine.params[0].json_schema is None
+
+
+def test_a_forced_call_cut_by_max_tokens_stays_text(tokenizer):
+    svc, _ = _service(tokenizer, [('{"c": ', None)], **BOTH)
+    body = asyncio.run(svc.chat({**BODY, "messages": [{"role": "user", "content": "x"}], "tools": PICK,
+                                 "tool_choice": {"type": "function", "function": {"name": "pick"}},
+                                 "chat_template_kwargs": {"enable_thinking": False}}))
+    msg = body["choices"][0]["message"]
+    assert msg["tool_calls"] == [] and msg["content"] == '{"c": '
+
+
+def test_hf_engine_declines_constrained_decoding_with_a_400():
+    from reference_impl.server.engines.base import EngineError, GenerateParams
+    from reference_impl.server.engines.hf import HFEngine
+
+    engine = HFEngine.__new__(HFEngine)  # no weights needed: the refusal comes before the model is touched
+    with pytest.raises(EngineError, match="constrained decoding") as err:
+        asyncio.run(engine.generate([1], GenerateParams(max_tokens=1, temperature=1.0, top_p=1.0,
+                                                        json_schema={"type": "object"})))
+    assert err.value.status == 400 and err.value.param == "tool_choice"
