@@ -26,6 +26,16 @@ def models(ctx: Context) -> None:
     if not ok:  # any answer satisfies Gym's readiness probe: the missing list is a SHOULD
         raise ctx.fail("E1", f"GET /models answered HTTP {status} without data[0].id", tier=SHOULD,
                        response=data, curl=f"curl -sS {ctx.client.api}/models")
+    # A listed id MUST be usable as `model`: a run started without --model (and Gym's configs copied from
+    # /models) sends exactly this id, e.g. the weights path where the server only knows --served-model-name.
+    listed = data["data"][0]["id"]
+    body = training_body([{"role": "user", "content": "Hi."}], model=listed, max_tokens=1,
+                         chat_template_kwargs=ctx.client.chat_template_kwargs)
+    status, answer = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
+    if status != 200:
+        raise ctx.fail("E1", f"GET /models lists {listed!r}, but chat with model={listed!r} answered HTTP {status}: "
+                              f"the listed id is not usable as model", request=body, response=answer,
+                       curl=ctx.client.curl(ctx.client.api + "/chat/completions", body))
 
 
 @check("E2")
@@ -199,11 +209,14 @@ def tool_call_shape(ctx: Context) -> None:
     tools = [{"type": "function", "function": {"name": "pick", "parameters": {
         "type": "object", "properties": {"c": {"type": "string", "enum": ["a"]}}, "required": ["c"]}}}]
     # A named tool_choice makes vLLM-like servers constrain decoding, so even an untrained model emits a call --
-    # once its reasoning (if any) has ended, which is sampled: a few tries.
+    # once its reasoning has ended. enable_thinking=false (the Qwen3 convention, ignored by templates without it)
+    # closes the think block in the prompt, so constrained decoding starts at once; a few tries for the rest.
+    kwargs = {**(ctx.client.chat_template_kwargs or {}), "enable_thinking": False}
     for _ in range(3):
         try:
             call = ctx.run(ctx.client.chat([{"role": "user", "content": "Pick one."}], tools=tools, max_tokens=96,
-                                           tool_choice={"type": "function", "function": {"name": "pick"}}))
+                                           tool_choice={"type": "function", "function": {"name": "pick"}},
+                                           chat_template_kwargs=kwargs))
         except EndpointError as exc:
             if exc.status is not None and 400 <= exc.status < 500:
                 raise CheckSkipped(f"the endpoint declines a named tool_choice: {exc}") from None
@@ -270,6 +283,44 @@ def tokenize_parity(ctx: Context) -> None:
                           expected_label="chat prompt_token_ids", actual_label="/tokenize tokens")
         raise ctx.fail("E17", f"/tokenize (HTTP {status}) disagrees with the chat prompt at position "
                               f"{diff.first_diff}", call, token_diff=diff)
+
+
+@check("E18")
+def max_tokens_clamped(ctx: Context) -> None:
+    """A prompt that leaves a few tokens of room and a max_tokens far beyond it: clamp, do not refuse (§8.4).
+
+    The prompt is sized from the endpoint's own prompt_token_ids (two calls), so no tokenizer is needed.
+    """
+    status, data = ctx.run(ctx.client.models())
+    limit = (data.get("data") or [{}])[0].get("max_model_len") if isinstance(data, dict) else None
+    if not isinstance(limit, int):
+        raise CheckSkipped("GET /models reports no max_model_len; the room left is unknown")
+    room = 8
+
+    async def sized(words: int) -> ChatCall:
+        return await ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=1)
+    probe = ctx.run(sized(32))
+    if probe.bundle is None:
+        raise ctx.fail("E18", f"no token bundle: {probe.metadata_error}", probe)
+    per_word = (len(probe.bundle.prompt_token_ids) - len(ctx.run(sized(16)).bundle.prompt_token_ids)) / 16
+    if per_word <= 0:
+        raise CheckSkipped("cannot size a prompt: repeating a word does not lengthen the prompt")
+    words = 32 + int((limit - room - len(probe.bundle.prompt_token_ids)) / per_word)
+    body = training_body([{"role": "user", "content": "hello " * words}], model=ctx.run(ctx.client.resolve_model()),
+                         max_tokens=limit, chat_template_kwargs=ctx.client.chat_template_kwargs)
+    refused = f"max_tokens={limit} with a prompt that leaves about {room} tokens of room answered"
+    try:
+        call = ctx.run(ctx.client.chat([], raw_body=body))
+    except EndpointError as exc:
+        raise ctx.fail("E18", f"{refused} HTTP {exc.status} instead of clamping to max_model_len - len(prompt)",
+                       request=body, response=exc.response) from None
+    if call.incomplete:  # a 400 naming the context length: Gym drops the turn
+        raise ctx.fail("E18", f"{refused} HTTP 400 (context length) instead of clamping to max_model_len - "
+                              f"len(prompt)", call)
+    bundle = call.bundle
+    if bundle is not None and len(bundle.prompt_token_ids) + len(bundle.generation_token_ids) > limit:
+        raise ctx.fail("E18", f"prompt ({len(bundle.prompt_token_ids)}) + generation "
+                              f"({len(bundle.generation_token_ids)}) exceeds max_model_len {limit}", call)
 
 
 @check("E19")

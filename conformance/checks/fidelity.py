@@ -46,8 +46,8 @@ def _local_rescorer(path: str):
     return rescore
 
 
-@check("M24")
-def rescore_fidelity(ctx: Context) -> None:
+def _rescored_calls(ctx: Context, check_id: str):
+    """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26."""
     path = ctx.target.rescore_model
     local = ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path)) if path else None
     source = f"local model {path}" if path else "the endpoint's /v1/completions"
@@ -55,18 +55,25 @@ def rescore_fidelity(ctx: Context) -> None:
     async def go():
         calls = [await ctx.client.chat([{"role": "user", "content": q}], max_tokens=16, temperature=1.0)
                  for q in ("Describe the sea.", "List three animals.", "Say something.")]
-        served, rescored = [], []
+        pairs = []
         for call in calls:
             if call.bundle is None:
-                raise ctx.fail("M24", f"no token bundle: {call.metadata_error}", call)
+                raise ctx.fail(check_id, f"no token bundle: {call.metadata_error}", call)
             p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
             lps = local(p + g) if local else await _prompt_logprobs(ctx, p + g, 1.0)
-            served.extend(call.bundle.generation_log_probs)
-            rescored.extend(lps[len(p):])
-        return calls, served, rescored
-    calls, served, rescored = ctx.run(go())
-    if any(x is None for x in rescored):
+            pairs.append((list(call.bundle.generation_log_probs), lps[len(p):]))
+        return calls, pairs
+    calls, pairs = ctx.cached("rescored-calls", lambda: ctx.run(go()))
+    if any(x is None for _, rescored in pairs for x in rescored):
         raise CheckSkipped("rescoring returned no log prob for some generated ids")
+    return calls, pairs, source
+
+
+@check("M24")
+def rescore_fidelity(ctx: Context) -> None:
+    calls, pairs, source = _rescored_calls(ctx, "M24")
+    served = [x for s, _ in pairs for x in s]
+    rescored = [x for _, r in pairs for x in r]
     metrics = logprob_metrics(rescored, served)
     if metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX:
         raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: token_mult_prob_error "
@@ -118,3 +125,33 @@ def processed_logprobs(ctx: Context) -> None:
     if err_processed > TOL:
         raise ctx.fail("E20", f"log probs at temperature {TAU} match neither processed nor raw semantics "
                               f"(max |Δ| {err_processed:.3f})", metrics=metrics)
+
+
+def alignment_errors(pairs: list[tuple[list[float], list[float]]]) -> dict[int, float]:
+    """Mean |served[i] - rescored[i + d]| for d in (-1, 0, +1), over every call's positions where both exist."""
+    out: dict[int, float] = {}
+    for d in (-1, 0, 1):
+        diffs = [abs(s[i] - r[i + d]) for s, r in pairs for i in range(len(s)) if 0 <= i + d < len(r)]
+        out[d] = sum(diffs) / len(diffs) if diffs else math.nan
+    return out
+
+
+ALIGN_MIN_ERR, ALIGN_RATIO = 0.2, 3.0
+
+
+@check("E26")
+def logprob_alignment(ctx: Context) -> None:
+    """Not a tolerance question (that is M24): a log prob reported at the wrong position is a structural bundle
+    defect. Rescoring matches in place on any honest endpoint and one position off on a shifted one."""
+    calls, pairs, source = _rescored_calls(ctx, "E26")
+    if sum(max(0, len(s) - 1) for s, _ in pairs) < 3:
+        raise CheckSkipped("fewer than 3 generated positions after the first; alignment not observable")
+    err = alignment_errors(pairs)
+    shift = min((-1, 1), key=lambda d: err[d])
+    if err[0] > ALIGN_MIN_ERR and err[shift] * ALIGN_RATIO < err[0]:
+        where = "late (each belongs to the token before)" if shift == -1 else "early (each belongs to the token after)"
+        raise ctx.fail("E26", f"generation_log_probs are one position {where}: rescoring with {source} matches "
+                              f"at offset {shift:+d} (mean |Δ| {err[shift]:.3f}) and not in place (mean |Δ| "
+                              f"{err[0]:.3f})", calls[-1],
+                       metrics={"mean_abs_diff_offset_-1": err[-1], "mean_abs_diff_in_place": err[0],
+                                "mean_abs_diff_offset_+1": err[1]})

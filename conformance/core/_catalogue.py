@@ -73,6 +73,11 @@ _ROWS = [
     ("E25", "tokens/emitted-ids-accepted", MUST, "exact",
      "Every id the model can emit (below the model's vocab_size, which may exceed the tokenizer's length) MUST be "
      "accepted when carried back on an assistant message (NVIDIA-NeMo/RL#237, vllm-project/vllm#22471)."),
+    ("E26", "logprobs/aligned-with-ids", MUST, "statistical",
+     "generation_log_probs[i] MUST be the log prob of generation_token_ids[i], as the trainer uses them per position "
+     "(contract 9.3, R11): teacher-forced "
+     "rescoring agrees in place, not one position off (P16 off-by-one; a structural defect, unlike M24's "
+     "tolerance)."),
     ("M1", "multiturn/prefix-continuity", MUST, "exact",
      "prompt_token_ids of call k+1 MUST start with P_k + G_k, whether G_k ends in EOS or was truncated."),
     ("M2", "multiturn/splice-exact", SHOULD, "exact",

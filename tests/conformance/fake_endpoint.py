@@ -20,7 +20,11 @@ from conformance.checks import Reference
 from conformance.core import splice
 
 MAX_MODEL_LEN = 512
-LP = -0.5  # the toy model's log prob of every token after the first generated one
+
+
+def token_lp(tid: int) -> float:
+    """The toy model's log prob of a token after the first generated one (varies by id, so positions differ)."""
+    return -0.5 - 0.4 * (tid % 5)
 
 
 class FakeEndpoint:
@@ -83,7 +87,8 @@ class FakeEndpoint:
         if path.endswith("/models"):
             if "models-404" in self.defects:
                 return httpx.Response(404, text="not found")
-            return httpx.Response(200, json={"object": "list", "data": [{"id": "fake", "object": "model",
+            listed = "/weights/fake" if "models-id-unusable" in self.defects else "fake"
+            return httpx.Response(200, json={"object": "list", "data": [{"id": listed, "object": "model",
                                                                          "max_model_len": MAX_MODEL_LEN}]})
         if path == "/tokenize":
             return self.tokenize(body)
@@ -111,12 +116,14 @@ class FakeEndpoint:
         for i, tid in enumerate(ids[1:], start=1):
             # a token right after the generation prompt gets the first-position distribution
             is_first = ids[i - 1:i] == self.ref.encode("\n")[-1:] and tid in first
-            lp = first[tid] if is_first else LP
+            lp = first[tid] if is_first else token_lp(tid)
             rows.append({str(tid): {"logprob": lp - (1.0 if "rescore-mismatch" in self.defects else 0.0), "rank": 1}})
         return httpx.Response(200, json={"choices": [{"index": 0, "text": "", "prompt_logprobs": rows}]})
 
     def chat(self, body: dict[str, Any]) -> httpx.Response:
         msgs = body.get("messages") or []
+        if "models-id-unusable" in self.defects and body.get("model") == "/weights/fake":
+            return httpx.Response(404, json={"error": {"message": "The model `/weights/fake` does not exist."}})
         if "reject-model-only-ids" in self.defects and any(
                 t >= len(self.ref.tok) for m in msgs for t in (m.get("generation_token_ids") or [])):
             return httpx.Response(400, json={"error": {"message": "Token id is out of vocabulary", "code": 400}})
@@ -132,6 +139,8 @@ class FakeEndpoint:
             code = 500 if "overflow-500" in self.defects else 400
             return httpx.Response(code, json={"error": {"message": f"This model's maximum context length is "
                                                                    f"{MAX_MODEL_LEN} tokens", "code": code}})
+        if "max-tokens-rejected" in self.defects and len(prompt) + (body.get("max_tokens") or 0) > MAX_MODEL_LEN:
+            return httpx.Response(400, json={"error": {"message": "max_tokens is too large for the prompt"}})
         if "bos" in self.defects:
             prompt = [self.ref.eos + 1] + prompt
         temperature = float(body.get("temperature") or 1.0)
@@ -140,7 +149,9 @@ class FakeEndpoint:
         max_tokens = body.get("max_tokens") or 10**6
         finish = "length" if max_tokens < len(gen) else "stop"
         gen = gen[:max_tokens]
-        lps = [dist[gen[0]]] + [LP] * (len(gen) - 1)
+        lps = [dist[gen[0]]] + [token_lp(t) for t in gen[1:]]
+        if "logprobs-shifted" in self.defects:
+            lps = [lps[0], *lps[:-1]]
         message: dict[str, Any] = {"role": "assistant", "content": self.ref.decode([t for t in gen if t != self.ref.eos])}
         choice_tool = body.get("tool_choice")
         if isinstance(choice_tool, dict):

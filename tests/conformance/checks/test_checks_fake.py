@@ -18,6 +18,8 @@ def test_passes_on_a_correct_endpoint(fake_ctx, check_id, variant):
 
 DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("E1", None, dict(defects={"models-404"}), "HTTP 404"),
+    ("E1", None, dict(defects={"models-id-unusable"}), "not usable as model"),
+    ("E26", None, dict(defects={"logprobs-shifted"}, reply="a longer reply to score"), "one position late"),
     ("E2", None, dict(defects={"reject-token-fields"}), "HTTP 400"),
     ("E3", None, dict(defects={"partial-bundle"}), "missing: generation_log_probs"),
     ("E4", None, dict(defects={"length-mismatch"}), "mismatched generation token IDs"),
@@ -32,6 +34,7 @@ DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("E15", None, dict(defects={"bad-finish"}), "finish_reason 'done'"),
     ("E16", None, dict(defects={"top-logprobs-null-empty"}), "silently empty"),
     ("E17", None, dict(defects={"bos"}), "/tokenize"),
+    ("E18", None, dict(defects={"max-tokens-rejected"}), "instead of clamping"),
     ("E19", None, dict(defects={"no-token-id-strings"}), "token_id:N"),
     ("E20", None, dict(defects={"raw-logprobs"}), "raw logprobs"),
     ("M24", None, dict(defects={"rescore-mismatch"}), "token_mult_prob_error"),

@@ -69,19 +69,21 @@ def _assert_clean(result, report):
     assert not bad and result.ret == 0, bad
 
 
-@pytest.mark.parametrize("kwargs", [None, '{"enable_thinking": false}'], ids=["thinking", "no-thinking"])
-def test_reference_qwen3_passes_every_must_and_should(pytester, reference_server_qwen3, kwargs):
-    args = ["--chat-template-kwargs", kwargs] if kwargs else []
-    result, report, _ = _suite(pytester, reference_server_qwen3, QWEN3, "--conformance-strict", *args)
+REFERENCE_CONFIGS = {  # server fixture, tokenizer, extra options: both fixture models, reasoning on and off
+    "qwen3-thinking": ("reference_server_qwen3", QWEN3, []),
+    "qwen3-no-thinking": ("reference_server_qwen3", QWEN3, ["--chat-template-kwargs", '{"enable_thinking": false}']),
+    "chatml": ("reference_server_chatml", CHATML, []),
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("config", sorted(REFERENCE_CONFIGS))
+def test_reference_passes_every_must_and_should(pytester, request, config, seed):
+    """The whole strict suite, five runs per configuration with different hypothesis seeds: no flakes."""
+    fixture, tokenizer, args = REFERENCE_CONFIGS[config]
+    url = request.getfixturevalue(fixture)
+    result, report, by = _suite(pytester, url, tokenizer, "--conformance-strict", "--hypothesis-seed", str(seed),
+                                *args)
     _assert_clean(result, report)
-
-
-def test_reference_chatml_passes_every_must_and_should(pytester, reference_server_chatml):
-    result, report, _ = _suite(pytester, reference_server_chatml, CHATML, "--conformance-strict")
-    _assert_clean(result, report)
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_reference_drift_search_is_stable_across_seeds(pytester, reference_server_qwen3, seed):
-    result, report, _ = _suite(pytester, reference_server_qwen3, QWEN3, "--check", "M1", "--hypothesis-seed", str(seed))
-    _assert_clean(result, report)
+    if config != "qwen3-thinking":  # with reasoning on, whether the model closes </think> in E14's budget is sampled
+        assert [r["outcome"] for (c, _), r in by.items() if c == "E14"] == ["pass"]

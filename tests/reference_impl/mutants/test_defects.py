@@ -309,9 +309,22 @@ def p_tokenize_shape(z, mount):
     return r.status_code != 200 or not isinstance(data.get("tokens"), list) or data.get("count") != len(data["tokens"])
 
 
-def p_no_models(z, mount):
-    r = z.get(f"/{mount}/v1/models")
-    return r.status_code != 200 or r.json()["data"][0]["id"] != "tiny"
+def p_models_id(z, mount):
+    listed = z.get(f"/{mount}/v1/models").json()["data"][0]["id"]
+    status, _ = chat(z, mount, [{"role": "user", "content": "Hi."}], model=listed)
+    return status == 404
+
+
+def p_tool_args_object(z, mount):
+    """The hf engine samples no tool call, so the response layer is probed directly with one (the reference
+    mount has no tamper step at all)."""
+    mutant = MUTANTS.get(mount)
+    if mutant is None or not hasattr(mutant.module.Mutant, "tamper"):
+        return False
+    response = {"choices": [{"message": {"tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]}}]}
+    mutant.module.Mutant.tamper(None, response, {})
+    return not isinstance(response["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], str)
 
 
 def p_rejects_n(z, mount):
@@ -329,7 +342,8 @@ PROBES = {
     "top-logprobs-null-drops": p_top_null, "stale-weights": p_stale, "oov-rejected": p_oov,
     "truncated-eos-dropped": p_truncated_eos, "token-strings-not-ids": p_token_strings,
     "bad-finish-reason": p_finish_reason, "rejects-token-fields": p_rejects_token_fields,
-    "tokenize-wrong-shape": p_tokenize_shape, "no-models-route": p_no_models, "rejects-n": p_rejects_n,
+    "tokenize-wrong-shape": p_tokenize_shape, "models-id-unusable": p_models_id,
+    "tool-args-object": p_tool_args_object, "rejects-n": p_rejects_n,
 }
 MUTANTS = discover()
 
