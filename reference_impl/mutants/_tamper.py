@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from reference_impl.server.correction import check_vocab
+from reference_impl.server.protocol import bad_request
 from reference_impl.server.service import Service
+from reference_impl.server.splice import SpliceError, splice
 
 
 class ChatTamper(Service):
@@ -36,3 +38,15 @@ def carried_prefix(service: Service, req) -> list[int] | None:
         prefix = [*carriers[-1].prompt_token_ids, *carriers[-1].generation_token_ids]
     check_vocab(prefix, service.engine.vocab_size, "messages")
     return prefix
+
+
+def splice_through(service: Service, req, boundary: int, prefix: list[int]) -> list[int]:
+    """The §7.4 splice of ``prefix`` with the template prefix rendered through ``messages[boundary]`` -- none of
+    the reference's refusals (edited or non-monotonic history) applied."""
+    template_prefix = service.renderer.render(req.messages[:boundary + 1], req.tools, req.chat_template_kwargs,
+                                              add_generation_prompt=False)
+    try:
+        return splice(prefix, template_prefix, template_render(service, req), service.renderer.eos_id,
+                      stop_ids=service.engine.stop_ids)
+    except SpliceError as exc:
+        raise bad_request(f"cannot splice: {exc}", "messages") from exc

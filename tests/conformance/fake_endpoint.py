@@ -50,6 +50,9 @@ class FakeEndpoint:
         if "ignore-reasoning-field" in self.defects:  # a server that only knows the pre-0.16 field name
             msgs = [{k: v for k, v in m.items() if k != "reasoning"} for m in msgs]
         kw = body.get("chat_template_kwargs") or {}
+        if "system-as-user" in self.defects and not any(m.get("role") == "user" for m in msgs):
+            # a template that needs a user turn, patched by turning the system message into one
+            msgs = [{**m, "role": "user"} if m.get("role") == "system" else m for m in msgs]
         template = self.ref.render(msgs, tools=tools, add_generation_prompt=True, **kw)
         if self.mode == "retokenize":
             return template
@@ -59,7 +62,7 @@ class FakeEndpoint:
         explicit = body.get("required_prefix_token_ids")
         if explicit is None and not carriers:
             return template
-        carrier = carriers[-1] if carriers else len(msgs) - 1
+        carrier = (carriers[0] if "first-carrier" in self.defects else carriers[-1]) if carriers else len(msgs) - 1
         prefix = explicit if explicit is not None else \
             msgs[carrier]["prompt_token_ids"] + msgs[carrier]["generation_token_ids"]
         if not prefix:
@@ -109,6 +112,15 @@ class FakeEndpoint:
         return httpx.Response(200, json={"count": len(tokens), "max_model_len": MAX_MODEL_LEN, "tokens": tokens,
                                          "token_strs": None})
 
+    def edited(self, msgs: list[dict[str, Any]]) -> bool:
+        """An assistant message whose text is not what its carried ids decode to (P20)."""
+        for m in msgs:
+            text = m.get("content")
+            if m.get("generation_token_ids") and isinstance(text, str) and text.strip() \
+                    and text.strip() not in self.ref.decode(m["generation_token_ids"]):
+                return True
+        return False
+
     def completions(self, body: dict[str, Any]) -> httpx.Response:
         ids = body["prompt"]
         rows: list[Any] = [None]
@@ -122,6 +134,11 @@ class FakeEndpoint:
 
     def chat(self, body: dict[str, Any]) -> httpx.Response:
         msgs = body.get("messages") or []
+        if not isinstance(msgs, list):
+            if "error-detail" in self.defects:  # FastAPI's default shape
+                return httpx.Response(422, json={"detail": [{"loc": ["body", "messages"], "msg": "not a list"}]})
+            return httpx.Response(400, json={"error": {"message": "messages must be a list", "type": "BadRequestError",
+                                                       "code": 400}})
         if "models-id-unusable" in self.defects and body.get("model") == "/weights/fake":
             return httpx.Response(404, json={"error": {"message": "The model `/weights/fake` does not exist."}})
         if "reject-model-only-ids" in self.defects and any(
@@ -134,6 +151,9 @@ class FakeEndpoint:
         if "no-token-fields" in self.defects and any(not m.get("prompt_token_ids") and m.get("role") == "assistant"
                                                      for m in msgs):
             return httpx.Response(400, json={"error": {"message": "assistant without token ids"}})
+        if "splice-edited-history" not in self.defects and self.edited(msgs):
+            return httpx.Response(400, json={"error": {"message": "non-monotonic history: an assistant message was "
+                                                                  "edited after generation"}})
         prompt = self.prompt(body)
         if len(prompt) >= MAX_MODEL_LEN:
             code = 500 if "overflow-500" in self.defects else 400

@@ -5,10 +5,8 @@ with ids, the EOS count covers the newer assistant, the cut lands after it, and 
 the two assistants silently disappears from the served prompt (contract §7.9 row 5). Every other
 request is planned by the reference.
 """
-from reference_impl.mutants._tamper import carried_prefix, template_render
+from reference_impl.mutants._tamper import carried_prefix, splice_through
 from reference_impl.server.service import Service
-from reference_impl.server.protocol import bad_request
-from reference_impl.server.splice import SpliceError, splice
 
 REPRODUCES = "D13 (P18)"
 
@@ -19,11 +17,4 @@ class Mutant(Service):
         boundary = max((i for i, m in enumerate(req.messages) if m.role == "assistant"), default=None)
         if req.required_prefix_token_ids is not None or not carriers or carriers[-1] == boundary:
             return super()._plan(req)
-        template = template_render(self, req)
-        template_prefix = self.renderer.render(req.messages[:boundary + 1], req.tools, req.chat_template_kwargs,
-                                               add_generation_prompt=False)
-        try:
-            return splice(carried_prefix(self, req), template_prefix, template, self.renderer.eos_id,
-                          stop_ids=self.engine.stop_ids)
-        except SpliceError as exc:
-            raise bad_request(f"cannot splice: {exc}", "messages") from exc
+        return splice_through(self, req, boundary, carried_prefix(self, req))

@@ -179,6 +179,22 @@ def p_drop_between(z, mount):
     return any(t not in decoded for t in texts)
 
 
+def p_first_carrier(z, mount):
+    """Two carried turns, the second a non-canonical split: only its own ids keep the split in the next prompt."""
+    turns = [("user", "Hi."), ("gen", gen_text(z, "Hello there."), {"content": "Hello there."}), *split_history(z)]
+    messages, (_, m2) = rollout(z, mount, turns)
+    return served(z, mount, messages)[:len(m2)] != m2
+
+
+def p_edited_spliced(z, mount):
+    text = "The sea is wide and deep."
+    messages, (m1,) = rollout(z, mount, [("user", "Describe the sea."), ("gen", gen_text(z, text), {"content": text}),
+                                         ("user", "And the sky?")])
+    messages[1]["content"] = "[summary of the earlier answer]"
+    status, data = chat(z, mount, messages)
+    return status == 200 and data["choices"][0]["message"]["prompt_token_ids"][:len(m1)] == m1
+
+
 def p_empty_prefix(z, mount):
     empty = {"prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []}
     messages, (m1,) = rollout(z, mount, [*split_history(z), ("say", {"content": "Fine.", **empty}), ("user", "Ok.")])
@@ -343,7 +359,8 @@ PROBES = {
     "truncated-eos-dropped": p_truncated_eos, "token-strings-not-ids": p_token_strings,
     "bad-finish-reason": p_finish_reason, "rejects-token-fields": p_rejects_token_fields,
     "tokenize-wrong-shape": p_tokenize_shape, "models-id-unusable": p_models_id,
-    "tool-args-object": p_tool_args_object, "rejects-n": p_rejects_n,
+    "tool-args-object": p_tool_args_object, "first-carrier-prefix": p_first_carrier,
+    "edited-history-spliced": p_edited_spliced, "rejects-n": p_rejects_n,
 }
 MUTANTS = discover()
 

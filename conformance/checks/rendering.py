@@ -1,0 +1,60 @@
+"""Served prompts against the reference render (needs --tokenizer): the first turn (E8) and system-only or
+system-led conversations on templates that may demand a user turn (E24, P28)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import CheckSkipped, EndpointError, token_diff
+from ._context import Context
+from ._registry import check
+from .endpoint import _bundle_or_fail
+
+
+@check("E8")
+def first_turn_prompt(ctx: Context) -> None:
+    call = ctx.first_turn()
+    b = _bundle_or_fail(ctx, "E8", call)
+    want = ctx.reference.render(call.request["messages"], **(call.request.get("chat_template_kwargs") or {}))
+    if b.prompt_token_ids != want:
+        diff = token_diff(want, b.prompt_token_ids, decode=ctx.reference.decode, expected_label="reference render",
+                          actual_label="prompt_token_ids")
+        raise ctx.fail("E8", f"first-turn prompt differs from the reference render at position {diff.first_diff}",
+                       call, token_diff=diff)
+
+
+SYSTEM_LED: list[list[dict[str, Any]]] = [
+    [{"role": "system", "content": "You are terse."}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi."}],
+]
+
+
+@check("E24")
+def system_only_prompts(ctx: Context) -> None:
+    """P28: ``[system]`` and ``[system, user]`` get a clear 4xx error or exactly the reference render."""
+    kwargs = ctx.client.chat_template_kwargs or {}
+    for messages in SYSTEM_LED:
+        roles = [m["role"] for m in messages]
+        try:
+            want = ctx.reference.render(messages, **kwargs)
+        except CheckSkipped:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the template itself refuses (raise_exception): note why
+            want, refused = None, f"{type(exc).__name__}: {exc}"
+        try:
+            call = ctx.run(ctx.client.chat(messages, max_tokens=1))
+        except EndpointError as exc:
+            if exc.status is None:
+                raise ctx.endpoint_failure("E24", exc) from None
+            if 400 <= exc.status < 500:
+                continue  # a clear error is one of the two right answers
+            raise ctx.fail("E24", f"{roles} answered HTTP {exc.status}, neither a clear 4xx error nor a render",
+                           request=exc.request, response=exc.response) from None
+        b = _bundle_or_fail(ctx, "E24", call)
+        if want is None:
+            raise ctx.fail("E24", f"{roles}: the reference template refuses it ({refused[:160]}) but the endpoint "
+                                  f"served a prompt of its own instead of a clear error", call)
+        if b.prompt_token_ids != want:
+            diff = token_diff(want, b.prompt_token_ids, decode=ctx.reference.decode,
+                              expected_label="reference render", actual_label="prompt_token_ids")
+            raise ctx.fail("E24", f"{roles} prompt differs from the reference render at position {diff.first_diff}",
+                           call, token_diff=diff)
