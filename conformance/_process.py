@@ -69,8 +69,8 @@ class ServerProcess:
             try:
                 if httpx.get(self.url + self.health, timeout=2.0).status_code == 200:
                     return self
-            except httpx.HTTPError:
-                pass
+            except Exception:  # noqa: BLE001 - not listening yet. httpx can leak raw httpcore errors when
+                pass           # httpcore was re-imported (pytester restores sys.modules between tests)
             time.sleep(0.5)
         self.stop()
         raise ServerDidNotStart(f"no 200 from {self.url + self.health} within {self.timeout:.0f}s: "
