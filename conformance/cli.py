@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="served model name (default: first id from /v1/models)")
     parser.add_argument("--api-key", help="bearer key (default: $OPENAI_API_KEY, else dummy_key)")
     parser.add_argument("--tokenizer", metavar="PATH_OR_NAME", help="local tokenizer for template-level checks")
+    parser.add_argument("--rescore-model", metavar="PATH",
+                        help="local copy of the trainer's weights: M24/E26 rescore with it, R8 refits to it")
+    parser.add_argument("--refit-url", metavar="URL", help='R8: the endpoint\'s weight-refit hook (POST {"path"})')
     parser.add_argument("--chat-template-kwargs", metavar="JSON", help="chat_template_kwargs sent on every call")
     parser.add_argument("--strict", action="store_true", help="SHOULD-level failures fail the run")
     parser.add_argument("--report", default="reports", metavar="DIR", help="report directory (default: reports/)")
@@ -32,6 +35,7 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out += ["--endpoint", url]
     for flag, value in (("--model", args.model), ("--api-key", args.api_key), ("--tokenizer", args.tokenizer),
                         ("--chat-template-kwargs", args.chat_template_kwargs),
+                        ("--rescore-model", args.rescore_model), ("--refit-url", args.refit_url),
                         ("--conformance-report", args.report), ("-k", args.keyword),
                         ("--hypothesis-profile", args.hypothesis_profile), ("-n", args.workers),
                         ("--hypothesis-seed", None if args.hypothesis_seed is None else str(args.hypothesis_seed))):

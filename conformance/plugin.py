@@ -29,6 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rescore-model", default=None, metavar="PATH",
                 help="local Hugging Face model holding the trainer's current weights: M24 teacher-forces with it "
                      "instead of the endpoint's /v1/completions (catches an endpoint serving stale weights)")
+    g.addoption("--refit-url", default=None, metavar="URL",
+                help='R8: POST {"path": <--rescore-model>} here to make the endpoint load the trainer\'s weights, '
+                     "then check that served log probs follow them (skipped without it)")
     g.addoption("--conformance-strict", action="store_true", default=None,
                 help="SHOULD-level failures fail the run")
     g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
@@ -41,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_model", "served model name", default="")
     parser.addini("conformance_tokenizer", "local tokenizer for template-level checks", default="")
     parser.addini("conformance_rescore_model", "local model for M24's teacher-forced rescoring", default="")
+    parser.addini("conformance_refit_url", "R8's weight-refit hook (POST {path})", default="")
     parser.addini("conformance_strict", "SHOULD-level failures fail the run", type="bool", default=False)
     parser.addini("conformance_report", "report directory", default="reports")
     parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
@@ -58,6 +62,7 @@ class _Session:
         self.api_key = opt("api_key") or os.environ.get("OPENAI_API_KEY") or "dummy_key"
         self.tokenizer = opt("tokenizer") or ini("conformance_tokenizer") or None
         self.rescore_model = opt("rescore_model") or ini("conformance_rescore_model") or None
+        self.refit_url = opt("refit_url") or ini("conformance_refit_url") or None
         strict = opt("conformance_strict")
         self.strict = bool(ini("conformance_strict") if strict is None else strict)
         base = opt("conformance_report") or ini("conformance_report") or "reports"
@@ -82,6 +87,7 @@ class _Session:
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
                                  strict=self.strict, timeout=self.timeout, rescore_model=self.rescore_model,
+                                 refit_url=self.refit_url,
                                  chat_template_kwargs=self.chat_template_kwargs), self.runner)
             ctx.hypothesis_seed = self.seed
             self.contexts[endpoint] = ctx
@@ -137,6 +143,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
     if state.rescore_model and not (Path(state.rescore_model) / "config.json").is_file():
         _abort(f"--rescore-model {state.rescore_model!r} is not a local model directory (no config.json)")
+    if state.refit_url and not state.rescore_model:
+        _abort("--refit-url needs --rescore-model: R8 refits the endpoint to those weights and rescores with them")
+    if state.refit_url and not state.refit_url.startswith(("http://", "https://")):
+        _abort(f"--refit-url {state.refit_url!r} is not an http(s) URL")
     try:
         import json
         state.chat_template_kwargs = json.loads(state.kwargs_raw)

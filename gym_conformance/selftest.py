@@ -82,6 +82,7 @@ def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) ->
     with tempfile.TemporaryDirectory(prefix="gym-conformance-selftest-") as empty:
         cmd = [sys.executable, "-m", "pytest", "--endpoint", f"{url}/{name}/v1", "--model", "tiny",
                "--tokenizer", str(tokenizer), "--rescore-model", str(tokenizer),
+               "--refit-url", f"{url}/{name}/weights/reload",
                "--conformance-report", str(out / name), "--conformance-strict",
                "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header"]
         with (out / f"{name}.log").open("w") as log:

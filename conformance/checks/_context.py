@@ -23,6 +23,7 @@ class Target:
     timeout: float = 60.0
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     rescore_model: str | None = None  # local model with the trainer's weights (M24); None: use /v1/completions
+    refit_url: str | None = None      # R8: POST {"path": rescore_model} here makes the endpoint load those weights
 
 
 class Context:

@@ -35,8 +35,8 @@ class Reference:
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=False))
 
-    def decode(self, ids: list[int]) -> str:
-        return self.tok.decode(list(ids), skip_special_tokens=False)
+    def decode(self, ids: list[int], *, skip_special_tokens: bool = False) -> str:
+        return self.tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
     def render_text(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
                     add_generation_prompt: bool = True, **kwargs: Any) -> str:

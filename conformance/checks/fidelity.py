@@ -46,8 +46,9 @@ def _local_rescorer(path: str):
     return rescore
 
 
-def _rescored_calls(ctx: Context, check_id: str):
-    """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26."""
+def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
+    """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26
+    (``key`` names the memo: R8 needs calls made after its refit)."""
     path = ctx.target.rescore_model
     local = ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path)) if path else None
     source = f"local model {path}" if path else "the endpoint's /v1/completions"
@@ -63,7 +64,7 @@ def _rescored_calls(ctx: Context, check_id: str):
             lps = local(p + g) if local else await _prompt_logprobs(ctx, p + g, 1.0)
             pairs.append((list(call.bundle.generation_log_probs), lps[len(p):]))
         return calls, pairs
-    calls, pairs = ctx.cached("rescored-calls", lambda: ctx.run(go()))
+    calls, pairs = ctx.cached(key, lambda: ctx.run(go()))
     if any(x is None for _, rescored in pairs for x in rescored):
         raise CheckSkipped("rescoring returned no log prob for some generated ids")
     return calls, pairs, source
@@ -75,11 +76,38 @@ def rescore_fidelity(ctx: Context) -> None:
     served = [x for s, _ in pairs for x in s]
     rescored = [x for _, r in pairs for x in r]
     metrics = logprob_metrics(rescored, served)
-    if metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX:
+    if _off_policy(metrics):
         raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: token_mult_prob_error "
                               f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
                               f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {metrics['max_abs_diff']:.3f}"
                               + _hint(served, rescored), calls[-1], metrics=metrics)
+
+
+def _off_policy(metrics: dict) -> bool:
+    return metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX
+
+
+@check("R8")
+def refit_followed(ctx: Context) -> None:
+    """Refit through the framework's own hook, then M24's rescoring against the weights it was told to load.
+
+    An endpoint that acknowledges a refit but keeps serving the old weights (a rank the reload RPC missed, a
+    stale prefix cache) makes every later rollout off-policy: the trainer's log probs and the rollout's differ.
+    """
+    path, url = ctx.target.rescore_model, ctx.target.refit_url
+    if not (path and url):
+        raise CheckSkipped("needs --refit-url (the endpoint's weight-refit hook) and --rescore-model (the weights)")
+    status, answer = ctx.run(ctx.client.post_json(url, {"path": path}))
+    if status != 200:
+        raise ctx.fail("R8", f"the refit hook answered HTTP {status}", request={"path": path}, response=answer,
+                       curl=ctx.client.curl(url, {"path": path}))
+    calls, pairs, source = _rescored_calls(ctx, "R8", key="rescored-after-refit")
+    metrics = logprob_metrics([x for _, r in pairs for x in r], [x for s, _ in pairs for x in s])
+    if _off_policy(metrics):
+        raise ctx.fail("R8", f"after a refit to {path} (acknowledged: {str(answer)[:80]}), served log probs still "
+                              f"disagree with those weights: token_mult_prob_error "
+                              f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
+                              f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}): stale weights", calls[-1], metrics=metrics)
 
 
 def _hint(served: list[float], rescored: list[float]) -> str:

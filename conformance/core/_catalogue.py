@@ -128,6 +128,9 @@ _ROWS = [
     ("M25", "tokens/sentencepiece-first", MUST, "exact", "Assistant-span ids MUST equal the in-context encoding."),
     ("M26", "tools/harmony-header", MUST, "exact", "GPT-OSS tool headers MUST keep the model's attribute order."),
     ("M27", "multimodal/ids-preserved", MUST, "exact", "Image placeholder ids MUST be identical across turns."),
+    ("R8", "loop/refit-followed", MUST, "statistical",
+     "Weights MUST be refit before each rollout batch, prefix cache reset: after the refit hook (--refit-url) "
+     "loads the trainer's weights (--rescore-model), served log probs follow them within M24's bounds."),
     ("T1", "template/prefix-preserving", INFO, "exact",
      "The chat template is prefix-preserving when a rendered turn plus the model's output is a prefix of every "
      "later render; where it is not, the server's splice must absorb the difference (reported, not graded)."),

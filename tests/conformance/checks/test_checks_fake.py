@@ -7,8 +7,10 @@ from conformance.core import CheckFailure
 
 
 def _all_variants():
+    # template-level checks have their own tests (test_template.py); R8 needs a model to rescore against, so it
+    # is proven on real servers (test_refit.py)
     return [(cid, name) for cid, variants in CHECKS.items() for name, _ in variants
-            if not cid.startswith("T") and cid not in ("M17", "M18") and name != "drift-search"]
+            if not cid.startswith(("T", "R")) and cid not in ("M17", "M18") and name != "drift-search"]
 
 
 @pytest.mark.parametrize("check_id, variant", _all_variants())

@@ -73,7 +73,9 @@ def test_endpoint_down_exits_2_with_one_line(pytester):
 
 @pytest.mark.parametrize("args, words", [(["--check", "X99"], "unknown check id"),
                                          (["--check", "E12"], "not implemented"),
-                                         (["--conformance-timeout", "-1"], "positive number")])
+                                         (["--conformance-timeout", "-1"], "positive number"),
+                                         (["--refit-url", "http://h/reload"], "needs --rescore-model"),
+                                         (["--refit-url", "h/reload", "--rescore-model", CHATML], "not an http(s) URL")])
 def test_bad_options_exit_2(pytester, chatml_ref, args, words):
     # options are validated in pytest_configure, which pytester can only observe from a subprocess
     with serve(FakeEndpoint(chatml_ref)) as url:
@@ -116,6 +118,22 @@ def test_cli_run_uses_the_same_suite(chatml_ref, tmp_path, capsys):
         bad = main(["run", "--endpoint", url, "--tokenizer", CHATML, "--check", "M3", "--report", str(tmp_path / "b")])
     assert (ok, bad) == (0, 1)
     assert json.loads((tmp_path / "b" / "report.json").read_text())["summary"]["verdict"] == "fail"
+
+
+def test_cli_run_passes_every_suite_option_through():
+    import argparse
+
+    from conformance.cli import add_arguments, pytest_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--endpoint", "http://e/v1", "--rescore-model", "/w", "--refit-url", "http://e/reload",
+                              "--tokenizer", "/t", "--chat-template-kwargs", "{}", "--strict", "--check", "R8"])
+    argv = pytest_args(args)
+    for flag, value in (("--rescore-model", "/w"), ("--refit-url", "http://e/reload"), ("--tokenizer", "/t"),
+                        ("--check", "R8")):
+        assert argv[argv.index(flag) + 1] == value
+    assert "--conformance-strict" in argv
 
 
 def test_an_aborted_run_still_leaves_a_loadable_report_with_the_cause(pytester, chatml_ref):
