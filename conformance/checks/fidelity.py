@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..client import training_body
-from ..core import CheckSkipped, logprob_metrics
+from ..core import CheckSkipped, EndpointError, logprob_metrics
 from ._context import Context
 from ._registry import check
 
@@ -46,23 +46,40 @@ def _local_rescorer(path: str):
     return rescore
 
 
+def _rescore_source(ctx: Context) -> str:
+    path = ctx.target.rescore_model
+    return f"local model {path}" if path else "the endpoint's /v1/completions"
+
+
+async def _rescore(ctx: Context, ids: list[int]) -> list[float | None]:
+    """log p(ids[t] | ids[:t]) at τ=1: from ``--rescore-model`` when given, else the endpoint's own rescoring."""
+    path = ctx.target.rescore_model
+    if path:
+        return ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path))(ids)
+    return await _prompt_logprobs(ctx, ids, 1.0)
+
+
 def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
     """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26
     (``key`` names the memo: R8 needs calls made after its refit)."""
-    path = ctx.target.rescore_model
-    local = ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path)) if path else None
-    source = f"local model {path}" if path else "the endpoint's /v1/completions"
+    source = _rescore_source(ctx)
 
     async def go():
-        calls = [await ctx.client.chat([{"role": "user", "content": q}], max_tokens=16, temperature=1.0)
-                 for q in ("Describe the sea.", "List three animals.", "Say something.")]
+        # three calls, more while they end too early to compare positions (up to six)
+        questions = ("Describe the sea.", "List three animals.", "Say something.", "Name a city.", "Count to ten.",
+                     "Describe a tree.")
+        calls = []
+        for i, q in enumerate(questions):
+            calls.append(await ctx.client.chat([{"role": "user", "content": q}], max_tokens=16, temperature=1.0))
+            positions = sum(max(0, len(c.bundle.generation_token_ids) - 1) for c in calls if c.bundle is not None)
+            if i >= 2 and positions >= 8:
+                break
         pairs = []
         for call in calls:
             if call.bundle is None:
                 raise ctx.fail(check_id, f"no token bundle: {call.metadata_error}", call)
             p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
-            lps = local(p + g) if local else await _prompt_logprobs(ctx, p + g, 1.0)
-            pairs.append((list(call.bundle.generation_log_probs), lps[len(p):]))
+            pairs.append((list(call.bundle.generation_log_probs), (await _rescore(ctx, p + g))[len(p):]))
         return calls, pairs
     calls, pairs = ctx.cached(key, lambda: ctx.run(go()))
     if any(x is None for _, rescored in pairs for x in rescored):
@@ -183,3 +200,49 @@ def logprob_alignment(ctx: Context) -> None:
                               f"{err[0]:.3f})", calls[-1],
                        metrics={"mean_abs_diff_offset_-1": err[-1], "mean_abs_diff_in_place": err[0],
                                 "mean_abs_diff_offset_+1": err[1]})
+
+
+RENORMALISED_GAP = 0.05  # nats: mean (served - model) log prob above which the sampler truncated and renormalised
+LIFTED_SHARE = 0.8       # ... provided (nearly) every position was lifted, as renormalisation does
+
+
+@check("E13")
+def sampling_pin(ctx: Context) -> None:
+    """P25: a call with ``top_p`` left unset and one that sends ``top_k: 20`` are either refused or sampled from
+    the full τ=1 distribution. Served log probs above the model's own mean the sampler truncated the vocabulary
+    and renormalised: an unset ``top_p``/``top_k`` resolved from ``generation_config.json`` (vLLM's default), or
+    the ``top_k`` applied -- either way not the distribution the policy is trained under."""
+    probes = (("top_p left unset", lambda b: b.pop("top_p", None)), ("top_k: 20 sent", lambda b: b.update(top_k=20)))
+    source = _rescore_source(ctx)
+    for label, tweak in probes:
+        messages = [{"role": "user", "content": "Describe the sea."}]
+
+        async def go():
+            body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=16, temperature=1.0,
+                                 chat_template_kwargs=ctx.client.chat_template_kwargs)
+            tweak(body)
+            call = await ctx.client.chat(messages, raw_body=body)
+            if call.bundle is None:
+                raise ctx.fail("E13", f"no token bundle: {call.metadata_error}", call)
+            p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
+            return call, (await _rescore(ctx, p + g))[len(p):]
+        try:
+            call, rescored = ctx.run(go())
+        except EndpointError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                continue  # refused: the pin's other right answer
+            raise
+        served = call.bundle.generation_log_probs
+        pairs = [(s, r) for s, r in zip(served, rescored) if r is not None]
+        if not pairs:
+            raise CheckSkipped("rescoring returned no log probs for the generated ids")
+        gap = sum(s - r for s, r in pairs) / len(pairs)
+        # Renormalising over a truncated vocabulary lifts *every* kept token by -log(kept mass) >= 0; stale
+        # weights or misaligned log probs scatter both ways, so they are not mistaken for it here.
+        lifted = sum(s - r > 1e-3 for s, r in pairs) / len(pairs)
+        if gap > RENORMALISED_GAP and lifted >= LIFTED_SHARE:
+            raise ctx.fail("E13", f"with {label}, served log probs are {gap:+.2f} nats above the model's full τ=1 "
+                                  f"distribution ({source}): the sampler truncated and renormalised (top-k/top-p "
+                                  f"from generation_config.json or the request), off the training profile (P25)",
+                           call, metrics={"mean_served_minus_model": gap, "share_lifted": lifted,
+                                          "tokens": len(pairs)})

@@ -172,6 +172,8 @@ class FakeEndpoint:
         lps = [dist[gen[0]]] + [token_lp(t) for t in gen[1:]]
         if "logprobs-shifted" in self.defects:
             lps = [lps[0], *lps[:-1]]
+        if "generation-config-fallback" in self.defects and ("top_p" not in body or body.get("top_k") not in (None, -1)):
+            lps = [min(0.0, x + 0.5) for x in lps]  # sampled from a truncated, renormalised distribution
         message: dict[str, Any] = {"role": "assistant", "content": self.ref.decode([t for t in gen if t != self.ref.eos])}
         choice_tool = body.get("tool_choice")
         if isinstance(choice_tool, dict):

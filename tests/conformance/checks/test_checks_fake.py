@@ -32,6 +32,7 @@ DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("E9", None, dict(defects={"tokenize-shape"}), "/tokenize answered"),
     ("E10", None, dict(defects={"overflow-500"}), "HTTP 500"),
     ("E11", None, dict(defects={"reject-n"}), "n=1"),
+    ("E13", None, dict(defects={"generation-config-fallback"}), "truncated and renormalised"),
     ("E14", None, dict(defects={"tool-shape"}), "bad id"),
     ("E15", None, dict(defects={"bad-finish"}), "finish_reason 'done'"),
     ("E16", None, dict(defects={"top-logprobs-null-empty"}), "silently empty"),

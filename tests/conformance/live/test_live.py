@@ -41,6 +41,9 @@ def test_stock_vllm_fails_continuity_naming_the_cause(stock_vllm_qwen3, runner):
             run_check(ctx, "M5", "across-user")
         with pytest.raises(CheckFailure, match="re-templated"):
             run_check(ctx, "M4")
+        # P25: an unset top_p falls back to generation_config.json (top_k 20, top_p 0.95): renormalised log probs
+        with pytest.raises(CheckFailure, match="top_p left unset.*truncated and renormalised"):
+            run_check(ctx, "E13")
     finally:
         runner.run(ctx.client.aclose())
     # P06: with thinking off the Qwen3 generation prompt carries an empty think block the history drops
