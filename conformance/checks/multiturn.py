@@ -225,7 +225,10 @@ def tokenize_multiturn(ctx: Context) -> None:
     async def go() -> list[Step]:
         r = ctx.rollout(max_tokens=8)
         r.user("Name a fruit.")
-        await r.generate()
+        if split is not None:  # a constructed turn that ends on EOS: the verdict must not depend on sampling
+            await _replay_text(ctx, r, "A pear.")
+        else:
+            await r.generate()
         r.user("Another?")
         if split is not None:
             await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
