@@ -59,8 +59,16 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
+        with log:  # the child holds its own copy of the descriptor
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                         start_new_session=True)
+        try:
+            return self._await_health()
+        except BaseException:  # never leave a half-started server behind (Ctrl-C, a harness bug, a timeout)
+            self.stop()
+            raise
+
+    def _await_health(self) -> "ServerProcess":
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -72,7 +80,6 @@ class ServerProcess:
             except Exception:  # noqa: BLE001 - not listening yet. httpx can leak raw httpcore errors when
                 pass           # httpcore was re-imported (pytester restores sys.modules between tests)
             time.sleep(0.5)
-        self.stop()
         raise ServerDidNotStart(f"no 200 from {self.url + self.health} within {self.timeout:.0f}s: "
                                 f"{' '.join(self.argv)}\n--- log tail ({self.log_path}) ---\n{self.log_tail()}")
 
