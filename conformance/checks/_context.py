@@ -81,6 +81,13 @@ class Context:
             return await self.client.chat([{"role": "user", "content": "Count to 5, then stop."}], max_tokens=24)
         return self.cached("first_turn", lambda: self.run(go()))
 
+    def bundle(self, check_id: str, call: ChatCall):
+        """The call's token bundle, or a failure of ``check_id`` naming why Gym could not extract one."""
+        if call.bundle is None:
+            why = str(call.metadata_error) if call.metadata_error else "no token metadata"
+            raise self.fail(check_id, f"no usable token bundle: {why}", call)
+        return call.bundle
+
     # -- evidence helpers ---------------------------------------------------------------------------------
     def evidence(self, verdict: str, call: ChatCall | None = None, **kw: Any) -> Evidence:
         ev = Evidence(verdict=verdict, endpoint=self.client.api, **kw)

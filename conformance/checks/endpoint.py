@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import json
 
-from ..client import ChatCall, invalid_logprobs, parse_generation, tokenize_body, training_body
+from ..client import invalid_logprobs, parse_generation, tokenize_body
 from ..core import SHOULD, CheckFailure, CheckSkipped, EndpointError, token_diff
 from ._context import Context
 from ._registry import check
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
-
-
-def _bundle_or_fail(ctx: Context, check_id: str, call: ChatCall):
-    if call.bundle is None:
-        why = str(call.metadata_error) if call.metadata_error else "no token metadata"
-        raise ctx.fail(check_id, f"no usable token bundle: {why}", call)
-    return call.bundle
 
 
 @check("E1")
@@ -29,8 +22,7 @@ def models(ctx: Context) -> None:
     # A listed id MUST be usable as `model`: a run started without --model (and Gym's configs copied from
     # /models) sends exactly this id, e.g. the weights path where the server only knows --served-model-name.
     listed = data["data"][0]["id"]
-    body = training_body([{"role": "user", "content": "Hi."}], model=listed, max_tokens=1,
-                         chat_template_kwargs=ctx.client.chat_template_kwargs)
+    body = ctx.run(ctx.client.body([{"role": "user", "content": "Hi."}], model=listed, max_tokens=1))
     status, answer = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
     if status != 200:
         raise ctx.fail("E1", f"GET /models lists {listed!r}, but chat with model={listed!r} answered HTTP {status}: "
@@ -75,13 +67,13 @@ def training_body_accepted(ctx: Context) -> None:
 
 @check("E3")
 def bundle_complete(ctx: Context) -> None:
-    _bundle_or_fail(ctx, "E3", ctx.first_turn())
+    ctx.bundle("E3", ctx.first_turn())
 
 
 @check("E4")
 def bundle_lengths(ctx: Context) -> None:
     call = ctx.first_turn()
-    b = _bundle_or_fail(ctx, "E4", call)
+    b = ctx.bundle("E4", call)
     if len(b.generation_token_ids) != len(b.generation_log_probs):
         raise ctx.fail("E4", f"{len(b.generation_token_ids)} generation ids but {len(b.generation_log_probs)} "
                              f"log probs", call)
@@ -96,7 +88,7 @@ def bundle_lengths(ctx: Context) -> None:
 def sources_agree(ctx: Context) -> None:
     """Every present source must agree (Gym raises on bundle/inline and inline/logprob disagreement)."""
     call = ctx.first_turn()
-    b = _bundle_or_fail(ctx, "E5", call)
+    b = ctx.bundle("E5", call)
     src = call.sources
     pairs = []
     if src.message is not None and src.inline_generation is not None:
@@ -119,7 +111,7 @@ def sources_agree(ctx: Context) -> None:
 @check("E6")
 def usage_counts(ctx: Context) -> None:
     call = ctx.first_turn()
-    b = _bundle_or_fail(ctx, "E6", call)
+    b = ctx.bundle("E6", call)
     usage = call.response.get("usage") or {}
     want = {"prompt_tokens": len(b.prompt_token_ids), "completion_tokens": len(b.generation_token_ids)}
     got = {k: usage.get(k) for k in want}
@@ -130,7 +122,7 @@ def usage_counts(ctx: Context) -> None:
 @check("E7")
 def decode_consistency(ctx: Context) -> None:
     call = ctx.first_turn()
-    b = _bundle_or_fail(ctx, "E7", call)
+    b = ctx.bundle("E7", call)
     ref = ctx.reference
     # servers decode the text with special tokens skipped (vLLM's default) or kept (when a tool parser needs
     # them): a sampled special token mid-generation makes the two differ, and either is a faithful decode
@@ -169,12 +161,9 @@ def tokenize_shape(ctx: Context) -> None:
 
 @check("E10")
 def context_overflow(ctx: Context) -> None:
-    status, data = ctx.run(ctx.client.models())
-    limit = (data.get("data") or [{}])[0].get("max_model_len") if isinstance(data, dict) else None
-    words = int(limit or 32768) * 2 + 64  # comfortably over any window the server reported
-    body = training_body([{"role": "user", "content": "hello " * words}], model=ctx.run(ctx.client.resolve_model()),
-                         chat_template_kwargs=ctx.client.chat_template_kwargs,
-                         max_tokens=16)
+    limit = ctx.run(ctx.client.max_model_len())
+    words = (limit or 32768) * 2 + 64  # comfortably over any window the server reported
+    body = ctx.run(ctx.client.body([{"role": "user", "content": "hello " * words}], max_tokens=16))
     url = ctx.client.api + "/chat/completions"
     resp = ctx.run(ctx.client.request("POST", url, body))
     text = resp.text.lower()
@@ -209,7 +198,7 @@ def tool_call_shape(ctx: Context) -> None:
                                            tool_choice={"type": "function", "function": {"name": "pick"}},
                                            chat_template_kwargs=kwargs))
         except EndpointError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
+            if exc.refused:
                 raise CheckSkipped(f"the endpoint declines a named tool_choice: {exc}") from None
             raise
         calls = call.message.get("tool_calls")
@@ -248,9 +237,7 @@ def finish_reason(ctx: Context) -> None:
 
 @check("E16")
 def top_logprobs_null(ctx: Context) -> None:
-    body = training_body([{"role": "user", "content": "Say hi."}], model=ctx.run(ctx.client.resolve_model()),
-                         chat_template_kwargs=ctx.client.chat_template_kwargs,
-                         max_tokens=4)
+    body = ctx.run(ctx.client.body([{"role": "user", "content": "Say hi."}], max_tokens=4))
     body["top_logprobs"] = None
     status, data = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
     if status == 400:
@@ -265,7 +252,7 @@ def top_logprobs_null(ctx: Context) -> None:
 @check("E17")
 def tokenize_parity(ctx: Context) -> None:
     call = ctx.first_turn()
-    b = _bundle_or_fail(ctx, "E17", call)
+    b = ctx.bundle("E17", call)
     body = tokenize_body(call.request)
     status, data = _tokenize(ctx, body)
     tokens = data.get("tokens") if isinstance(data, dict) else None
@@ -282,29 +269,25 @@ def max_tokens_clamped(ctx: Context) -> None:
 
     The prompt is sized from the endpoint's own prompt_token_ids (two calls), so no tokenizer is needed.
     """
-    status, data = ctx.run(ctx.client.models())
-    limit = (data.get("data") or [{}])[0].get("max_model_len") if isinstance(data, dict) else None
-    if not isinstance(limit, int):
+    limit = ctx.run(ctx.client.max_model_len())
+    if limit is None:
         raise CheckSkipped("GET /models reports no max_model_len; the room left is unknown")
     room = 8
 
-    async def sized(words: int) -> ChatCall:
-        return await ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=1)
-    probe = ctx.run(sized(32))
-    if probe.bundle is None:
-        raise ctx.fail("E18", f"no token bundle: {probe.metadata_error}", probe)
-    per_word = (len(probe.bundle.prompt_token_ids) - len(ctx.run(sized(16)).bundle.prompt_token_ids)) / 16
+    def prompt_len(words: int) -> int:
+        call = ctx.run(ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=1))
+        return len(ctx.bundle("E18", call).prompt_token_ids)
+    longer = prompt_len(32)
+    per_word = (longer - prompt_len(16)) / 16
     if per_word <= 0:
         raise CheckSkipped("cannot size a prompt: repeating a word does not lengthen the prompt")
-    words = 32 + int((limit - room - len(probe.bundle.prompt_token_ids)) / per_word)
-    body = training_body([{"role": "user", "content": "hello " * words}], model=ctx.run(ctx.client.resolve_model()),
-                         max_tokens=limit, chat_template_kwargs=ctx.client.chat_template_kwargs)
+    words = 32 + int((limit - room - longer) / per_word)
     refused = f"max_tokens={limit} with a prompt that leaves about {room} tokens of room answered"
     try:
-        call = ctx.run(ctx.client.chat([], raw_body=body))
+        call = ctx.run(ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=limit))
     except EndpointError as exc:
         raise ctx.fail("E18", f"{refused} HTTP {exc.status} instead of clamping to max_model_len - len(prompt)",
-                       request=body, response=exc.response) from None
+                       request=exc.request, response=exc.response) from None
     if call.incomplete:  # a 400 naming the context length: Gym drops the turn
         raise ctx.fail("E18", f"{refused} HTTP 400 (context length) instead of clamping to max_model_len - "
                               f"len(prompt)", call)
@@ -379,7 +362,7 @@ def emitted_ids_accepted(ctx: Context) -> None:
     try:
         steps = ctx.run(go())
     except EndpointError as exc:
-        if exc.status is not None and 400 <= exc.status < 500:
+        if exc.refused:
             evidence = ctx.endpoint_failure("E25", exc).evidence
             evidence.verdict = (f"refused a carried generation holding id {extra}, which the model can emit "
                                 f"(vocab_size {model_vocab}, tokenizer length {tokenizer_size}): {exc}")

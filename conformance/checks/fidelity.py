@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-from ..client import training_body
 from ..core import CheckSkipped, EndpointError, logprob_metrics
 from ._context import Context
 from ._registry import check
@@ -59,6 +58,12 @@ async def _rescore(ctx: Context, ids: list[int]) -> list[float | None]:
     return await _prompt_logprobs(ctx, ids, 1.0)
 
 
+async def _rescore_generation(ctx: Context, bundle) -> list[float | None]:
+    """The model's log prob of each generated id given everything before it."""
+    n = len(bundle.prompt_token_ids)
+    return (await _rescore(ctx, bundle.prompt_token_ids + bundle.generation_token_ids))[n:]
+
+
 def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
     """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26
     (``key`` names the memo: R8 needs calls made after its refit)."""
@@ -76,10 +81,8 @@ def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
                 break
         pairs = []
         for call in calls:
-            if call.bundle is None:
-                raise ctx.fail(check_id, f"no token bundle: {call.metadata_error}", call)
-            p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
-            pairs.append((list(call.bundle.generation_log_probs), (await _rescore(ctx, p + g))[len(p):]))
+            b = ctx.bundle(check_id, call)
+            pairs.append((list(b.generation_log_probs), await _rescore_generation(ctx, b)))
         return calls, pairs
     calls, pairs = ctx.cached(key, lambda: ctx.run(go()))
     if any(x is None for _, rescored in pairs for x in rescored):
@@ -87,21 +90,23 @@ def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
     return calls, pairs, source
 
 
+def _off_policy(pairs: list[tuple[list[float], list[float]]]) -> tuple[dict, str | None]:
+    """M24's metrics over every position, and the sentence naming the bounds they break (None: within them)."""
+    served, rescored = [x for s, _ in pairs for x in s], [x for _, r in pairs for x in r]
+    m = logprob_metrics(rescored, served)
+    if m["token_mult_prob_error"] <= MULT_PROB_MAX and m["k3_kl"] <= K3_MAX:
+        return m, None
+    return m, (f"token_mult_prob_error {m['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
+               f"{m['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {m['max_abs_diff']:.3f}" + _hint(served, rescored))
+
+
 @check("M24")
 def rescore_fidelity(ctx: Context) -> None:
     calls, pairs, source = _rescored_calls(ctx, "M24")
-    served = [x for s, _ in pairs for x in s]
-    rescored = [x for _, r in pairs for x in r]
-    metrics = logprob_metrics(rescored, served)
-    if _off_policy(metrics):
-        raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: token_mult_prob_error "
-                              f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
-                              f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {metrics['max_abs_diff']:.3f}"
-                              + _hint(served, rescored), calls[-1], metrics=metrics)
-
-
-def _off_policy(metrics: dict) -> bool:
-    return metrics["token_mult_prob_error"] > MULT_PROB_MAX or metrics["k3_kl"] > K3_MAX
+    metrics, broken = _off_policy(pairs)
+    if broken:
+        raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: {broken}", calls[-1],
+                       metrics=metrics)
 
 
 @check("R8")
@@ -118,13 +123,11 @@ def refit_followed(ctx: Context) -> None:
     if status != 200:
         raise ctx.fail("R8", f"the refit hook answered HTTP {status}", request={"path": path}, response=answer,
                        curl=ctx.client.curl(url, {"path": path}))
-    calls, pairs, source = _rescored_calls(ctx, "R8", key="rescored-after-refit")
-    metrics = logprob_metrics([x for _, r in pairs for x in r], [x for s, _ in pairs for x in s])
-    if _off_policy(metrics):
+    calls, pairs, _ = _rescored_calls(ctx, "R8", key="rescored-after-refit")
+    metrics, broken = _off_policy(pairs)
+    if broken:
         raise ctx.fail("R8", f"after a refit to {path} (acknowledged: {str(answer)[:80]}), served log probs still "
-                              f"disagree with those weights: token_mult_prob_error "
-                              f"{metrics['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
-                              f"{metrics['k3_kl']:.2e} (max {K3_MAX:g}): stale weights", calls[-1], metrics=metrics)
+                              f"disagree with those weights: {broken}: stale weights", calls[-1], metrics=metrics)
 
 
 def _hint(served: list[float], rescored: list[float]) -> str:
@@ -144,8 +147,7 @@ def processed_logprobs(ctx: Context) -> None:
     messages = [{"role": "user", "content": "Pick a number."}]
 
     async def top(temp: float) -> dict[int, float]:
-        body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=1, temperature=temp,
-                             chat_template_kwargs=ctx.client.chat_template_kwargs)
+        body = await ctx.client.body(messages, max_tokens=1, temperature=temp)
         body["top_logprobs"] = 20  # the probe needs the distribution, not only the sampled token
         call = await ctx.client.chat(messages, raw_body=body)
         content = ((call.response.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
@@ -218,18 +220,14 @@ def sampling_pin(ctx: Context) -> None:
         messages = [{"role": "user", "content": "Describe the sea."}]
 
         async def go():
-            body = training_body(messages, model=await ctx.client.resolve_model(), max_tokens=16, temperature=1.0,
-                                 chat_template_kwargs=ctx.client.chat_template_kwargs)
+            body = await ctx.client.body(messages, max_tokens=16, temperature=1.0)
             tweak(body)
             call = await ctx.client.chat(messages, raw_body=body)
-            if call.bundle is None:
-                raise ctx.fail("E13", f"no token bundle: {call.metadata_error}", call)
-            p, g = call.bundle.prompt_token_ids, call.bundle.generation_token_ids
-            return call, (await _rescore(ctx, p + g))[len(p):]
+            return call, await _rescore_generation(ctx, ctx.bundle("E13", call))
         try:
             call, rescored = ctx.run(go())
         except EndpointError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
+            if exc.refused:
                 continue  # refused: the pin's other right answer
             raise
         served = call.bundle.generation_log_probs

@@ -62,7 +62,7 @@ def edited_history(ctx: Context) -> None:
     try:
         r = ctx.run(go())
     except EndpointError as exc:
-        if exc.status is not None and 400 <= exc.status < 500:
+        if exc.refused:
             return  # refused loudly
         raise ctx.endpoint_failure("M16", exc) from None
     call, before = r.steps[-1].call, r.steps[-2].bundle

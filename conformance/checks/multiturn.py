@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..client import Rollout, Step, parse_generation, tokenize_body
-from ..core import SHOULD, CheckSkipped, EndpointError, splice, token_diff
+from ..core import CheckSkipped, EndpointError, splice, token_diff
 from ._context import Context
 from ._registry import check
 
@@ -264,7 +264,7 @@ def assistant_without_ids(ctx: Context) -> None:
     try:
         call = ctx.run(go())
     except EndpointError as exc:
-        if exc.status is not None and 400 <= exc.status < 500:
+        if exc.refused:
             return  # refused loudly: allowed
         raise
     if call.bundle is None:
@@ -292,7 +292,7 @@ def empty_prefix_ids(ctx: Context) -> None:
         try:
             call = ctx.run(go(variant))
         except EndpointError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
+            if exc.refused:
                 continue  # a loud error is one of the two allowed answers
             raise
         if call.bundle is None:
@@ -330,7 +330,7 @@ def _empty_after_carried(ctx: Context) -> None:
     try:
         first, call = ctx.run(go())
     except EndpointError as exc:
-        if exc.status is not None and 400 <= exc.status < 500:
+        if exc.refused:
             return
         raise
     if call.bundle is None:

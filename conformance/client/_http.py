@@ -166,6 +166,19 @@ class GymClient:
     async def models(self) -> tuple[int, Any]:
         return await self.get_json(self.api + "/models")
 
+    async def max_model_len(self) -> int | None:
+        """The context window ``/v1/models`` reports (vLLM's ``max_model_len``), or None."""
+        _, data = await self.models()
+        limit = (data.get("data") or [{}])[0].get("max_model_len") if isinstance(data, dict) else None
+        return limit if isinstance(limit, int) else None
+
+    async def body(self, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        """Gym's training body for this endpoint: the resolved model and the configured chat_template_kwargs,
+        for probes that alter the body before sending it (``chat(..., raw_body=...)``)."""
+        params.setdefault("chat_template_kwargs", self.chat_template_kwargs)
+        params.setdefault("model", await self.resolve_model())
+        return training_body(messages, **params)
+
     async def resolve_model(self) -> str:
         """``--model`` or else the first id from ``/v1/models`` (like the draft validation page expects)."""
         if self.model:
@@ -183,10 +196,7 @@ class GymClient:
     async def chat(self, messages: list[dict[str, Any]], *, raw_body: dict[str, Any] | None = None,
                    **params: Any) -> ChatCall:
         """One training call; ``raw_body`` bypasses :func:`training_body` for probes that need odd bodies."""
-        if raw_body is None:
-            params.setdefault("chat_template_kwargs", self.chat_template_kwargs)
-        body = raw_body if raw_body is not None else training_body(messages, model=await self.resolve_model(),
-                                                                   **params)
+        body = raw_body if raw_body is not None else await self.body(messages, **params)
         url = self.api + "/chat/completions"
         status, data = await self.post_json(url, body)
         call = ChatCall(url=url, request=body, status=status, response=data)

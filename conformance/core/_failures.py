@@ -81,6 +81,11 @@ class EndpointError(Exception):
         self.request, self.response, self.status, self.url = request, response, status, url
         super().__init__(message)
 
+    @property
+    def refused(self) -> bool:
+        """The endpoint answered with a 4xx: a loud refusal, which several checks accept as a right answer."""
+        return self.status is not None and 400 <= self.status < 500
+
 
 class ContextOverflow(EndpointError):
     """The endpoint answered Gym's context-overflow 400 (contract §5): the conversation does not fit."""

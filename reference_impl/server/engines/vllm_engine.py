@@ -42,8 +42,8 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
     args = AsyncEngineArgs.from_cli_args(ns)
     if not any(a.startswith("--structured-outputs-config") for a in passthrough):
         # JSON-schema decoding (forced tool_choice) with fixed whitespace: with free whitespace an untrained or
-        # unsure model can spend its whole max_tokens on indentation inside the braces (vLLM's own flag)
-        # (vLLM accepts that flag only with a named backend)
+        # unsure model can spend its whole max_tokens on indentation inside the braces. vLLM's own flag, which it
+        # accepts only with a named backend.
         args.structured_outputs_config.backend = "xgrammar"
         args.structured_outputs_config.disable_any_whitespace = True
     if args.logprobs_mode != "processed_logprobs":
