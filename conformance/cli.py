@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local copy of the trainer's weights: M24/E26 rescore with it, R8 refits to it")
     parser.add_argument("--refit-url", metavar="URL", help='R8: the endpoint\'s weight-refit hook (POST {"path"})')
     parser.add_argument("--chat-template-kwargs", metavar="JSON", help="chat_template_kwargs sent on every call")
+    parser.add_argument("--gym-version", metavar="VERSION",
+                        help="which NeMo Gym the client reproduces (0.4.0, 0.7.0; default: the newest verified)")
+    parser.add_argument("--gym-reasoning-parser", choices=["on", "off"],
+                        help="Gym's uses_reasoning_parser; must match the endpoint's reasoning parser (default: on)")
     parser.add_argument("--strict", action="store_true", help="SHOULD-level failures fail the run")
     parser.add_argument("--report", default="reports", metavar="DIR", help="report directory (default: reports/)")
     parser.add_argument("--check", action="append", default=[], metavar="ID", help="run only these check ids")
@@ -36,6 +40,7 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     for flag, value in (("--model", args.model), ("--api-key", args.api_key), ("--tokenizer", args.tokenizer),
                         ("--chat-template-kwargs", args.chat_template_kwargs),
                         ("--rescore-model", args.rescore_model), ("--refit-url", args.refit_url),
+                        ("--gym-version", args.gym_version), ("--gym-reasoning-parser", args.gym_reasoning_parser),
                         ("--conformance-report", args.report), ("-k", args.keyword),
                         ("--hypothesis-profile", args.hypothesis_profile), ("-n", args.workers),
                         ("--hypothesis-seed", None if args.hypothesis_seed is None else str(args.hypothesis_seed))):

@@ -38,6 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--check", action="append", default=[], metavar="ID", help="run only these check ids (E4, M1, …)")
     g.addoption("--chat-template-kwargs", default=None, metavar="JSON",
                 help='chat_template_kwargs sent on every call, e.g. \'{"enable_thinking": false}\'')
+    g.addoption("--gym-version", default=None, metavar="VERSION",
+                help="which NeMo Gym the client reproduces (0.4.0, 0.7.0; default: the newest verified)")
+    g.addoption("--gym-reasoning-parser", default=None, choices=["on", "off"],
+                help="Gym's uses_reasoning_parser, which must match the endpoint's reasoning parser (default: on)")
     g.addoption("--conformance-timeout", type=float, default=None, metavar="SECONDS",
                 help="per-request timeout, also the retry budget for 429/5xx (default 60)")
     parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
@@ -49,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_report", "report directory", default="reports")
     parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
     parser.addini("conformance_timeout", "per-request timeout in seconds", default="60")
+    parser.addini("conformance_gym_version", "NeMo Gym version the client reproduces", default="")
+    parser.addini("conformance_gym_reasoning_parser", "Gym's uses_reasoning_parser: on or off", default="on")
     parser.addini("conformance_chat_template_kwargs", "JSON chat_template_kwargs sent on every call", default="")
 
 
@@ -71,6 +77,8 @@ class _Session:
         self.timeout_raw = opt("conformance_timeout") or ini("conformance_timeout")
         self.kwargs_raw = opt("chat_template_kwargs") or ini("conformance_chat_template_kwargs") or "{}"
         self.chat_template_kwargs: dict[str, Any] = {}
+        self.gym_version = opt("gym_version") or ini("conformance_gym_version") or None
+        self.reasoning_parser_raw = opt("gym_reasoning_parser") or ini("conformance_gym_reasoning_parser") or "on"
         self.profile = _option(config, "hypothesis_profile")
         seed = _option(config, "hypothesis_seed")
         self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
@@ -87,7 +95,8 @@ class _Session:
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
                                  strict=self.strict, timeout=self.timeout, rescore_model=self.rescore_model,
-                                 refit_url=self.refit_url,
+                                 refit_url=self.refit_url, gym_version=self.gym_version,
+                                 reasoning_parser=self.reasoning_parser_raw == "on",
                                  chat_template_kwargs=self.chat_template_kwargs), self.runner)
             ctx.hypothesis_seed = self.seed
             self.contexts[endpoint] = ctx
@@ -154,6 +163,12 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ValueError("not a JSON object")
     except ValueError as exc:
         _abort(f"--chat-template-kwargs must be a JSON object: {exc}")
+    from .client import GYM_PROFILES
+    if state.gym_version and state.gym_version not in GYM_PROFILES:
+        _abort(f"--gym-version {state.gym_version!r} is not a verified NeMo Gym version; verified: "
+               f"{', '.join(GYM_PROFILES)}")
+    if state.reasoning_parser_raw not in ("on", "off"):
+        _abort(f"conformance_gym_reasoning_parser must be on or off, got {state.reasoning_parser_raw!r}")
     from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
         from hypothesis import settings

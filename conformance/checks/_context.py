@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ..client import ChatCall, GymClient, Rollout, Runner, Step
-from ..core import CheckFailure, CheckSkipped, EndpointError, Evidence, describe_divergence, prefix_difference, \
+from ..core import CheckFailure, CheckSkipped, ClientFinding, EndpointError, Evidence, describe_divergence, prefix_difference, \
     token_diff
 from ._reference import Reference
 
@@ -24,6 +24,8 @@ class Target:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     rescore_model: str | None = None  # local model with the trainer's weights (M24); None: use /v1/completions
     refit_url: str | None = None      # R8: POST {"path": rescore_model} here makes the endpoint load those weights
+    gym_version: str | None = None    # which NeMo Gym the client reproduces (None: the newest verified)
+    reasoning_parser: bool = True     # Gym's uses_reasoning_parser
 
 
 class Context:
@@ -34,7 +36,8 @@ class Context:
         self.target, self.runner = target, runner
         self.client = client or GymClient(target.endpoint, model=target.model, api_key=target.api_key,
                                           timeout=target.timeout, retry_budget_s=target.timeout,
-                                          chat_template_kwargs=target.chat_template_kwargs)
+                                          chat_template_kwargs=target.chat_template_kwargs,
+                                          gym_version=target.gym_version, reasoning_parser=target.reasoning_parser)
         self._reference = reference
         self._cache: dict[str, Any] = {}
         self.hypothesis_seed: int | None = None  # --hypothesis-seed, so CI runs can vary it
@@ -117,6 +120,10 @@ class Context:
             pos = prefix_difference(expected, actual)
             if pos is None:
                 continue
+            if after.client_findings:  # the client broke the history; the endpoint cannot be blamed
+                verdict = f"client-side finding, not an endpoint failure: {after.client_findings[0]}"
+                raise ClientFinding(check_id, verdict, self.evidence(verdict, after.call, notes=[
+                    f"call {k + 2} of {len(steps)}", f"gym_version {self.client.gym.version}"]))
             decode = self.reference.decode if self.has_reference else None
             what = "the previous generation" if pos >= len(before.bundle.prompt_token_ids) else "the previous prompt"
             verdict = describe_divergence(expected, actual, pos, decode=decode, what=what,

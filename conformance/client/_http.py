@@ -19,6 +19,7 @@ import httpx
 
 from ..core import EndpointError
 from ._extract import Bundle, Sources, TokenMetadataError, choose, read_sources
+from ._gym import gym_profile
 
 RATE_LIMIT_STATUSES = {429, 502, 503, 504, 520}
 OVERFLOW_MARKERS = ("context length", "max_tokens")
@@ -37,7 +38,8 @@ def training_body(messages: list[dict[str, Any]], *, model: str, tools: list[dic
                   **extra: Any) -> dict[str, Any]:
     """The chat body Gym's ``_preprocess_chat_completion_create_params`` sends with ``return_token_id_information``.
 
-    ``inline_ids`` is Gym's ``request_prompt_and_generation_token_ids`` (adds ``return_token_ids``).
+    ``inline_ids`` is Gym's ``request_prompt_and_generation_token_ids`` (adds ``return_token_ids``; Gym 0.7.0 and
+    later; the client turns it on where the Gym version has it, so vLLM-native ids are exercised).
     """
     if extra.get("n") not in (None, 1):
         raise ValueError("n must be 1: Gym requires n=1 when return_token_id_information=true")
@@ -97,8 +99,12 @@ class GymClient:
     def __init__(self, endpoint: str, *, model: str | None = None, api_key: str = "dummy_key",
                  timeout: float = 60.0, concurrency: int = 8, max_tries: int = 3, retry_budget_s: float = 20.0,
                  retry_pause_s: float = 0.5, transport: httpx.AsyncBaseTransport | None = None,
-                 chat_template_kwargs: dict | None = None) -> None:
+                 chat_template_kwargs: dict | None = None, gym_version: str | None = None,
+                 reasoning_parser: bool = True) -> None:
         self.api, self.root = split_base(endpoint)
+        # which Gym this client is (docs/gym-versions.md) and Gym's uses_reasoning_parser, which must match the
+        # endpoint's reasoning-parser setting (contract §3.4)
+        self.gym, self.reasoning_parser = gym_profile(gym_version), reasoning_parser
         # sent on every training call, as Gym sends its configured chat_template_kwargs on every call
         self.chat_template_kwargs = chat_template_kwargs or None
         self.model, self.api_key = model, api_key
@@ -177,6 +183,7 @@ class GymClient:
         for probes that alter the body before sending it (``chat(..., raw_body=...)``)."""
         params.setdefault("chat_template_kwargs", self.chat_template_kwargs)
         params.setdefault("model", await self.resolve_model())
+        params.setdefault("inline_ids", self.gym.supports_inline_ids)
         return training_body(messages, **params)
 
     async def resolve_model(self) -> str:

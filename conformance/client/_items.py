@@ -1,85 +1,187 @@
-"""Responses-style output items and their return trip, as NeMo Gym converts them (contract §6).
+"""Responses output items and their return trip, exactly as NeMo Gym converts them (contract §6).
 
-Chat message -> ``[reasoning?] [message?] [function_call ...]`` with the token bundle on the LAST item;
-on the next call consecutive model items merge back into one assistant message carrying that bundle
-unchanged. Reasoning is re-wrapped the way Gym does with ``uses_reasoning_parser``: wrapped into content
-as ``<think>…</think>``, split back out into reasoning items, and sent as ``reasoning_content`` (and
-``reasoning`` for interleaved reasoning, since vLLM 0.16 renamed the field).
+Two directions, each the composition of Gym's steps, per Gym version (``_gym.GymProfile``):
+
+- reply -> items: Gym's model server wraps a returned reasoning field into content as ``<think>…</think>``
+  (``uses_reasoning_parser``), then its converter takes EVERY ``<think>`` block out of the text wherever it
+  sits, each block's text a reasoning summary, and puts the bundle on the last item only.
+- items -> chat messages: the converter merges a run of model items into one assistant message (reasoning
+  summaries re-wrapped into its text as ``<think>`` blocks; the run's last bundle attached unchanged), then
+  the model server's preprocessing removes every block from the text again and sends the FIRST block's
+  text as ``reasoning_content`` and ``reasoning`` (``uses_interleaved_reasoning``).
+
+So a generation with a think block mid-text comes back with the block moved out of ``content``; an endpoint
+must accept that (its ids are the truth). The tests in ``tests/gym/`` compare these functions with the
+real Gym, version by version.
 """
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
+from ..core import EndpointError
 from ._extract import REQUIRED, Bundle
+from ._gym import GymProfile, gym_profile
 
-THINK = re.compile(r"<think>(.*?)</think>", re.S)
+THINK = re.compile(r"<think>(.*?)</think>", re.S)  # Gym's THINK_TAG_PATTERN: non-greedy, across lines
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
-_MODEL_ITEMS = {"reasoning", "function_call"}
 TOKEN_FIELDS = (*REQUIRED, "routed_experts")
 
 
-def to_output_items(message: dict[str, Any], bundle: Bundle | None) -> list[dict[str, Any]]:
-    """One call's chat message as Responses output items; the bundle goes on the last item only."""
+def _text_of(parts: Any) -> str:
+    if isinstance(parts, str):
+        return parts
+    return "".join(p.get("text", "") for p in parts or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def to_output_items(message: dict[str, Any], bundle: Bundle | None, *, gym: GymProfile | None = None,
+                    reasoning_parser: bool = True) -> list[dict[str, Any]]:
+    """One call's chat reply as Responses output items (Gym's model server + ``postprocess_assistant_message_dict``)."""
+    gym = gym or gym_profile()
+    if bundle is not None and isinstance(bundle.routed_experts, str) and not gym.routed_experts_envelope:
+        raise EndpointError(f"Gym {gym.version} cannot take routed_experts as a string envelope "
+                            f"({bundle.routed_experts[:24]!r}…): its training item validation fails and the rollout "
+                            "is lost (Gym 0.7.0 accepts it)")
     content = message.get("content") or ""
-    reasoning = message.get("reasoning") or message.get("reasoning_content")
-    if reasoning:
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning_parser and reasoning:
         content = f"<think>{reasoning}</think>{content}"
-    items: list[dict[str, Any]] = [{"type": "reasoning", "summary": [{"type": "summary_text", "text": m.group(1)}]}
-                                   for m in THINK.finditer(content)]
-    text = THINK.sub("", content)
+    elif reasoning:  # Gym asserts: a reasoning field without uses_reasoning_parser is a config mismatch
+        raise EndpointError("the endpoint returned a reasoning field but Gym runs with uses_reasoning_parser: false "
+                            "(Gym asserts they match, contract §3.4)")
+    refusal = (message.get("refusal") or "") if gym.carries_refusals else ""
+    summaries = THINK.findall(content) if reasoning_parser else []
+    if reasoning_parser:
+        content = THINK.sub("", content)
+    items: list[dict[str, Any]] = []
+    if summaries:
+        items.append({"type": "reasoning", "id": f"rs_{uuid.uuid4().hex}", "status": "completed",
+                      "summary": [{"type": "summary_text", "text": t} for t in summaries]})
     tool_calls = message.get("tool_calls") or []
-    if text or not (items or tool_calls):
-        items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]})
+    empty = not (items or tool_calls or refusal)
+    if content or refusal or empty:
+        parts: list[dict[str, Any]] = []
+        if content or empty:
+            parts.append({"type": "output_text", "text": content, "annotations": []})
+        if refusal:
+            parts.append({"type": "refusal", "refusal": str(refusal)})
+        items.append({"type": "message", "id": f"msg_{uuid.uuid4().hex}", "role": "assistant", "status": "completed",
+                      "content": parts})
     for call in tool_calls:
         fn = call.get("function") or {}
         items.append({"type": "function_call", "call_id": call.get("id"), "id": call.get("id"),
-                      "name": fn.get("name"), "arguments": fn.get("arguments")})
+                      "name": fn.get("name"), "arguments": fn.get("arguments"), "status": "completed"})
     if bundle is not None:
         items[-1].update(bundle.fields())
     return items
 
 
 def _is_model_item(item: dict[str, Any]) -> bool:
-    return item.get("type") in _MODEL_ITEMS or (item.get("type") == "message" and item.get("role") == "assistant")
+    kind = item.get("type") or ("message" if item.get("role") else None)
+    return kind in ("reasoning", "function_call") or (kind == "message" and item.get("role") == "assistant")
 
 
-def to_messages(items: list[dict[str, Any]], *, interleaved_reasoning: bool = True) -> list[dict[str, Any]]:
-    """Responses items -> chat messages (``responses_to_chat_completion_create_params``)."""
+def _bundle_of(item: dict[str, Any], gym: GymProfile) -> dict[str, Any] | None:
+    """The token fields an item contributes to its run, by the version's carrier rule."""
+    if not gym.routed_experts_envelope and isinstance(item.get("routed_experts"), str):
+        return None  # the item fails validation as a training item and is read as a plain one
+    if gym.bundle_needs_nonempty_prompt:
+        if not item.get("prompt_token_ids"):
+            return None
+    else:
+        present = [k for k in TOKEN_FIELDS if k in item]
+        if not present:
+            return None
+        missing = [k for k in REQUIRED if k not in item]
+        if missing:
+            raise ValueError(f"Token metadata must include all required fields; missing: {', '.join(missing)}")
+        if "prompt_token_ids" not in item:
+            return None
+    out = {k: item[k] for k in REQUIRED}
+    if item.get("routed_experts") is not None:
+        out["routed_experts"] = item["routed_experts"]
+    return out
+
+
+def _split_reasoning(msg: dict[str, Any], interleaved: bool) -> None:
+    """The model server's preprocessing: every block out of ``content``, the first one sent as reasoning."""
+    content = msg.get("content")
+    if isinstance(content, str):
+        blocks = THINK.findall(content)
+        msg["content"] = THINK.sub("", content)
+        if blocks and interleaved:
+            msg["reasoning_content"] = msg["reasoning"] = blocks[0]
+
+
+def to_messages(items: list[dict[str, Any]], *, gym: GymProfile | None = None, reasoning_parser: bool = True,
+                interleaved_reasoning: bool = True, findings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Responses items -> the chat ``messages`` Gym sends (converter, then the model server's preprocessing).
+
+    ``findings`` collects what the client itself did to the history that no endpoint can undo (Gym 0.4.0
+    dropping an empty assistant turn with its ids), so a continuity failure it causes is not blamed on the
+    endpoint.
+    """
+    gym = gym or gym_profile()
     out: list[dict[str, Any]] = []
-    run: list[dict[str, Any]] = []
+    run = {"text": "", "refusal": "", "calls": [], "touched": False, "bundle": None}
 
     def flush() -> None:
-        if not run:
+        has_output = run["text"] or run["calls"] or (gym.carries_refusals and run["refusal"])
+        if not (has_output or (run["touched"] and not gym.drops_empty_assistant)):
+            if run["touched"] and run["bundle"] is not None and findings is not None:
+                findings.append(f"Gym {gym.version} drops an assistant turn with empty text and no tool calls, and "
+                                "its token ids with it: the next prompt cannot continue that generation, whatever "
+                                "the endpoint does (fixed in later Gym versions)")
+            if not gym.bundle_outlives_flush:
+                run["bundle"] = None
+            run["touched"] = False
             return
-        text = "".join(p.get("text", "") for i in run if i.get("type") == "message" for p in i.get("content", []))
-        reasoning = "".join(s.get("text", "") for i in run if i.get("type") == "reasoning"
-                            for s in i.get("summary", []))
-        msg: dict[str, Any] = {"role": "assistant", "content": text or None}
-        calls = [{"id": i["call_id"], "type": "function", "function": {"name": i["name"], "arguments": i["arguments"]}}
-                 for i in run if i.get("type") == "function_call"]
-        if calls:
-            msg["tool_calls"] = calls
-        if reasoning:
-            msg["reasoning_content"] = reasoning
-            if interleaved_reasoning:
-                msg["reasoning"] = reasoning
-        carriers = [i for i in run if any(k in i for k in REQUIRED)]
-        if carriers:  # the last bundle of the run, passed through unchanged
-            msg.update({k: carriers[-1][k] for k in TOKEN_FIELDS if k in carriers[-1]})
+        msg: dict[str, Any] = {"role": "assistant", "content": run["text"] or None}
+        if run["calls"] or gym.always_lists_tool_calls:
+            msg["tool_calls"] = list(run["calls"])
+        if run["refusal"]:
+            msg["refusal"] = run["refusal"]
+        if run["bundle"] is not None:
+            msg.update(run["bundle"])
+        if reasoning_parser:
+            _split_reasoning(msg, interleaved_reasoning)
         out.append(msg)
-        run.clear()
+        run.update(text="", refusal="", calls=[], touched=False)
+        if not gym.bundle_outlives_flush:
+            run["bundle"] = None
 
     for item in items:
+        kind = item.get("type") or ("message" if item.get("role") else None)
         if _is_model_item(item):
-            run.append(item)
-            continue
-        flush()
-        if item.get("type") == "function_call_output":
-            out.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+            run["touched"] = True
+            if kind == "reasoning":
+                run["text"] += "".join(f"<think>{s['text']}</think>" for s in item.get("summary") or [] if s["text"])
+            elif kind == "function_call":
+                run["calls"].append({"id": item["call_id"], "function": {"arguments": item["arguments"],
+                                                                       "name": item["name"]}, "type": "function"})
+            else:
+                content = item.get("content")
+                run["text"] += _text_of(content)
+                if gym.carries_refusals and isinstance(content, list):
+                    run["refusal"] += "".join(p["refusal"] for p in content
+                                              if isinstance(p, dict) and isinstance(p.get("refusal"), str))
         else:
-            out.append({"role": item["role"], "content": item["content"]})
+            flush()
+            if kind == "function_call_output":
+                output = item["output"]
+                if isinstance(output, list) and gym.converts_list_outputs:
+                    output = [{"type": "text", "text": p["text"]} for p in output]
+                out.append({"content": output, "role": "tool", "tool_call_id": item["call_id"]})
+            else:
+                content = item.get("content")
+                if isinstance(content, list):
+                    content = [{"type": "text", "text": p["text"]} for p in content]
+                out.append({"content": content, "role": item["role"]})
+        bundle = _bundle_of(item, gym)
+        if bundle is not None:
+            run["bundle"] = bundle
     flush()
     return out
 

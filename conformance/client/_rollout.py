@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, TypeVar
 
 from ..core import ContextOverflow, EndpointError
@@ -27,6 +27,8 @@ class Step:
     call: ChatCall
     bundle: Bundle
     constructed: bool = False  # generation supplied by the harness, not sampled
+    # what the client (Gym itself) did to the history sent for this call that no endpoint can undo
+    client_findings: list[str] = field(default_factory=list)
 
 
 class Rollout:
@@ -36,6 +38,7 @@ class Rollout:
         self.interleaved_reasoning = interleaved_reasoning
         self.items: list[dict[str, Any]] = []
         self.steps: list[Step] = []
+        self._findings: list[str] = []  # from the last messages() conversion
 
     def system(self, text: str) -> "Rollout":
         self.items.append({"role": "system", "content": text})
@@ -50,7 +53,13 @@ class Rollout:
         return self
 
     def messages(self) -> list[dict[str, Any]]:
-        return to_messages(self.items, interleaved_reasoning=self.interleaved_reasoning)
+        """The chat messages the client's Gym version sends for the items so far."""
+        self._findings = []
+        return to_messages(self.items, gym=self.client.gym, reasoning_parser=self.client.reasoning_parser,
+                           interleaved_reasoning=self.interleaved_reasoning, findings=self._findings)
+
+    def output_items(self, message: dict[str, Any], bundle: Bundle) -> list[dict[str, Any]]:
+        return to_output_items(message, bundle, gym=self.client.gym, reasoning_parser=self.client.reasoning_parser)
 
     async def _call(self, **params: Any) -> ChatCall:
         call = await self.client.chat(self.messages(), tools=self.tools, **{**self.params, **params})
@@ -64,9 +73,9 @@ class Rollout:
         call = await self._call(**params)
         if call.bundle is None:
             raise call.metadata_error or EndpointError("no token metadata in the response")
-        step = Step(call, call.bundle)
+        step = Step(call, call.bundle, client_findings=list(self._findings))
         self.steps.append(step)
-        self.items.extend(to_output_items(call.message, call.bundle))
+        self.items.extend(self.output_items(call.message, call.bundle))
         return step
 
     async def replay(self, message: dict[str, Any], generation_ids: list[int],
@@ -81,9 +90,9 @@ class Rollout:
             raise call.metadata_error or EndpointError("no token metadata in the response")
         bundle = Bundle(list(call.bundle.prompt_token_ids), list(generation_ids),
                         list(log_probs) if log_probs is not None else [0.0] * len(generation_ids), "constructed")
-        step = Step(call, bundle, constructed=True)
+        step = Step(call, bundle, constructed=True, client_findings=list(self._findings))
         self.steps.append(step)
-        self.items.extend(to_output_items(message, bundle))
+        self.items.extend(self.output_items(message, bundle))
         return step
 
     def pairs(self) -> list[tuple[int, Step, Step]]:

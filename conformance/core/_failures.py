@@ -73,6 +73,11 @@ class CheckInfo(Exception):
         super().__init__(f"[{check_id}] {verdict}")
 
 
+class ClientFinding(CheckInfo):
+    """The client's own Gym version broke the rollout (e.g. 0.4.0 drops an empty assistant turn with its ids):
+    reported with the Gym version named, never as an endpoint failure."""
+
+
 class EndpointError(Exception):
     """The endpoint could not be driven at all (unreachable, timeouts, non-JSON): names the cause in one line."""
 

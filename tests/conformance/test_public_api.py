@@ -7,7 +7,7 @@ import conformance.core
 def test_core_api():
     assert sorted(conformance.core.__all__) == sorted([
         "CATALOGUE", "INFO", "MUST", "SHOULD", "CheckSpec", "spec", "CheckFailure", "CheckInfo", "CheckSkipped",
-        "ContextOverflow", "EndpointError", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
+        "ClientFinding", "ContextOverflow", "EndpointError", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
         "describe_divergence", "first_difference", "prefix_difference", "token_diff"])
 
 
@@ -15,6 +15,7 @@ def test_client_api():
     assert sorted(conformance.client.__all__) == sorted([
         "REQUIRED", "Bundle", "Sources", "TokenMetadataError", "choose", "invalid_logprobs", "read_sources",
         "ChatCall", "GymClient", "Stats", "curl_for", "split_base", "tokenize_body", "training_body",
+        "DEFAULT_GYM_VERSION", "GYM_PROFILES", "GymProfile", "gym_profile",
         "parse_generation", "to_messages", "to_output_items", "Rollout", "Runner", "Step"])
 
 

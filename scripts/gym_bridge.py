@@ -1,0 +1,114 @@
+"""Runs NeMo Gym's own ``vllm_model`` server code for gym-conformance's tests (Python >= 3.12, nemo-gym installed).
+
+This file is executed by an interpreter from a side environment built by ``scripts/setup-gym-env.sh`` and
+imports only the standard library and ``nemo_gym``: it must never import gym-conformance, whose whole point
+here is to be compared with Gym.
+
+Two modes:
+
+``serve``   JSON lines on stdin, one answer line on stdout per request. Each request is
+            ``{"config": {...VLLMModelConfig fields...}, "input": [...Responses items...],
+            "params": {...other Responses create params...}, "completion": {...chat completion...},
+            "tokenize": {...}?}``. The request goes through Gym's real FastAPI app (``POST /v1/responses``:
+            Gym's converter, its model server's preprocessing, token extraction and postprocessing); the
+            upstream chat completion is answered with ``completion`` instead of a network call, and the body
+            Gym would have sent upstream is captured. Answer: ``{"body": ..., "tokenize_body": ...,
+            "response": ...}`` or ``{"error": "..."}``.
+
+``proxy``   Gym's ``vllm_model`` app as a real HTTP server in front of a real endpoint:
+            ``proxy --port P --config JSON``; prints ``ready`` once it listens.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import sys
+import traceback
+
+
+def _version() -> str:
+    from importlib.metadata import version
+    return version("nemo-gym")
+
+
+def _model(config: dict):
+    from omegaconf import OmegaConf
+    from nemo_gym.config_types import BaseServerConfig
+    from nemo_gym.server_utils import ServerClient
+    from responses_api_models.vllm_model.app import VLLMModel, VLLMModelConfig
+
+    fields = {"name": "policy_model", "host": "127.0.0.1", "port": 0, "entrypoint": "app.py",
+              "api_key": "dummy_key", "model": "policy", "return_token_id_information": True,
+              "uses_reasoning_parser": True, **config}
+    client = ServerClient(head_server_config=BaseServerConfig(host="127.0.0.1", port=1),
+                          global_config_dict=OmegaConf.create({}))
+    return VLLMModel(config=VLLMModelConfig(**fields), server_client=client)
+
+
+def serve() -> None:
+    from fastapi.testclient import TestClient
+
+    apps: dict[str, tuple] = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            key = json.dumps(req.get("config", {}), sort_keys=True)
+            if key not in apps:
+                model = _model({"base_url": "http://127.0.0.1:9/v1", **req.get("config", {})})
+                apps[key] = (model, TestClient(model.setup_webserver()))
+            model, http = apps[key]
+            captured: dict = {}
+
+            async def create_chat_completion(**body):
+                captured["body"] = copy.deepcopy(body)
+                return copy.deepcopy(req["completion"])
+
+            async def create_tokenize(**body):
+                captured["tokenize_body"] = copy.deepcopy(body)
+                return copy.deepcopy(req.get("tokenize") or {"tokens": []})
+
+            for c in model._clients:  # pydantic models: plain attribute assignment is refused
+                object.__setattr__(c, "create_chat_completion", create_chat_completion)
+                object.__setattr__(c, "create_tokenize", create_tokenize)
+            resp = http.post("/v1/responses", json={"input": req["input"], **req.get("params", {})})
+            answer = {"status": resp.status_code, **captured}
+            answer["response"] = resp.json() if resp.headers.get("content-type", "").startswith(
+                "application/json") else resp.text
+        except Exception as exc:  # noqa: BLE001 - the error is the answer
+            answer = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=4)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+def proxy(port: int, config: dict) -> None:
+    import uvicorn
+
+    app = _model(config).setup_webserver()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        print("ready", flush=True)
+        await task
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["serve", "proxy", "version"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", default="{}")
+    args = parser.parse_args()
+    if args.mode == "version":
+        print(_version())
+    elif args.mode == "serve":
+        serve()
+    else:
+        proxy(args.port, json.loads(args.config))

@@ -1,0 +1,57 @@
+"""Where the real NeMo Gym runs for these tests: side environments built by ``scripts/setup-gym-env.sh``.
+
+:class:`GymBridge` keeps one ``scripts/gym_bridge.py serve`` child per Gym version and asks it, line by
+line, what Gym's own ``vllm_model`` server makes of a Responses request and a chat reply.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENVS = REPO / ".venv-gym"
+BRIDGE = REPO / "scripts" / "gym_bridge.py"
+VERSIONS = ("0.4.0", "0.7.0")
+
+
+def gym_python(version: str) -> Path:
+    """The side environment's interpreter; skips only where the machine has no Python 3.12 at all."""
+    unavailable = ENVS / "UNAVAILABLE"
+    if unavailable.is_file():
+        pytest.skip(f"real NeMo Gym {version} not available: {unavailable.read_text().strip()}")
+    python = ENVS / version / "bin" / "python"
+    if not python.is_file():
+        pytest.fail(f"no side environment for nemo-gym {version} at {python.parent.parent}: run `make gym-env` "
+                    "(scripts/setup-gym-env.sh)", pytrace=False)
+    return python
+
+
+class GymBridge:
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.proc = subprocess.Popen([str(gym_python(version)), str(BRIDGE), "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+
+    def ask(self, *, config: dict[str, Any], input: list[dict[str, Any]], params: dict[str, Any],
+            completion: dict[str, Any]) -> dict[str, Any]:
+        """Gym's answer: ``body`` (what it sends upstream), ``response`` (its Responses reply) or ``error``."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"config": config, "input": input, "params": params,
+                                          "completion": completion}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the nemo-gym {self.version} bridge exited (code {self.proc.poll()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
