@@ -80,23 +80,33 @@ def _content_text(content) -> str:
     return ""
 
 
+def generation_texts(renderer: ChatRenderer, ids: list[int]) -> list[str]:
+    """Every text a client may fairly hold for ``ids``, normalised: decoded with and without special tokens
+    (vLLM's hermes tool parser asks for them kept), each as is and with every ``<think>`` block removed.
+
+    The block-free forms are what NeMo Gym sends back for a generation whose reasoning is not at the start:
+    its reasoning parser takes every block out of the text wherever it sits (contract §3.4, docs/gym-versions.md).
+    """
+    decodes = (renderer.decode(ids), renderer.tokenizer.decode(ids, skip_special_tokens=False))
+    return [_norm(t) for d in decodes for t in (d, _THINK.sub("", d))]
+
+
 def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) -> None:
     """Refuse a carried message whose text is not what its ``generation_token_ids`` say (P20, M16).
 
-    A harness that summarises or rewrites an assistant turn but keeps its ids would otherwise have
-    the edit silently replaced by the original tokens. The comparison is lenient on purpose
-    (whitespace ignored, ``<think>`` blocks and tool-call arguments not compared) so that Gym's own
-    reasoning strip/re-wrap (contract §3.4) never trips it.
+    A harness that summarises or rewrites an assistant turn but keeps its ids would otherwise have the edit
+    silently replaced by the original tokens. Every piece of the message (text with its ``<think>`` blocks
+    taken out, reasoning, tool names) must appear in one of the texts the ids decode to. Lenient on purpose
+    (whitespace, stray think tags and tool-call arguments are not compared) so that neither a verbatim
+    return nor Gym's reasoning strip/re-wrap, wherever the model put its blocks, is ever taken for an edit:
+    a false refusal loses the rollout just as drift corrupts it (M28).
     """
-    # The response text was decoded with or without special tokens (with, when tools are parsed, as
-    # vLLM's hermes parser asks): accept a match against either decode.
-    ids = msg.generation_token_ids
-    decodes = (_norm(renderer.decode(ids)), _norm(renderer.tokenizer.decode(ids, skip_special_tokens=False)))
+    texts = generation_texts(renderer, msg.generation_token_ids)
     pieces = [_THINK.sub("", _content_text(msg.content))]
     pieces += [msg.reasoning_content or msg.reasoning or ""]
     pieces += [c.function.name for c in msg.tool_calls or []]
     for piece in pieces:
-        if _norm(piece) and not any(_norm(piece) in text for text in decodes):
+        if _norm(piece) and not any(_norm(piece) in text for text in texts):
             raise bad_request(
                 f"non-monotonic history: messages[{index}] carries token ids whose text does not contain its "
                 f"content {piece[:60]!r}; the message was edited after generation (summarised or rewritten) "

@@ -184,3 +184,48 @@ def test_served_prompt_equals_splice_of_reference_renders(chatml):
     tp = chatml.render(parsed[:2], None, None, add_generation_prompt=False)
     t = chatml.render(parsed, None, None, add_generation_prompt=True)
     assert served_prompt(chatml, msgs) == splice(p1 + g1, tp, t, chatml.eos_id)
+
+
+# Issue 14: a generation whose <think> block is not at the start, sent back verbatim or the way NeMo Gym sends
+# it (every block out of the content, the first as reasoning), is not an edit: the ids are the truth.
+GYM_CASE = [148185, 50174, 35702, 11511, 21877, 138824, 8405, 34176, 17247, 55915, 101916, 107223, 151667, 90159,
+            151668, 62551, 90528, 151668, 52055, 34604, 13330, 28036, 105374, 67547]
+VERBATIM_CASE = [13683, 151667, 56133, 151668, 707, QWEN_EOS]
+
+
+def _continues_after(renderer, gen, returned):
+    msgs = [{"role": "user", "content": "hi"}]
+    p1 = served_prompt(renderer, msgs)
+    msgs += [carried(p1, gen, renderer, **returned), {"role": "user", "content": "next"}]
+    assert _continues(p1, gen, served_prompt(renderer, msgs))
+
+
+def test_mid_text_think_block_returned_verbatim_is_accepted(qwen3):
+    assert qwen3.decode(VERBATIM_CASE[:-1]) == "abc<think> Alexandria</think> def"
+    _continues_after(qwen3, VERBATIM_CASE, {"content": "abc<think> Alexandria</think> def"})
+    _continues_after(qwen3, VERBATIM_CASE[:-1], {"content": "abc<think> Alexandria</think> def"})  # truncated
+
+
+@pytest.mark.parametrize("gym_version", ["0.4.0", "0.7.0"])
+@pytest.mark.parametrize("case", [GYM_CASE, VERBATIM_CASE], ids=["gym-case", "verbatim-case"])
+def test_mid_text_think_block_as_gym_sends_it_is_accepted(qwen3, gym_version, case):
+    from conformance.client import Bundle, gym_profile, to_messages, to_output_items
+
+    gym = gym_profile(gym_version)
+    text = qwen3.decode([t for t in case if t != QWEN_EOS])
+    p1 = served_prompt(qwen3, [{"role": "user", "content": "hi"}])
+    items = [{"role": "user", "content": "hi"},
+             *to_output_items({"role": "assistant", "content": text}, Bundle(p1, case, [-1.0] * len(case), "message"),
+                              gym=gym),
+             {"role": "user", "content": "next"}]
+    sent = to_messages(items, gym=gym)
+    assert "<think>" not in sent[1]["content"] and sent[1]["reasoning"]  # what Gym does to it
+    assert _continues(p1, case, served_prompt(qwen3, sent))
+
+
+def test_an_edit_next_to_a_mid_text_think_block_is_still_refused(qwen3):
+    p1 = served_prompt(qwen3, [{"role": "user", "content": "hi"}])
+    msgs = [{"role": "user", "content": "hi"},
+            carried(p1, VERBATIM_CASE, qwen3, content="abc (summarised) def", reasoning=" Alexandria"),
+            {"role": "user", "content": "y"}]
+    _refusal(qwen3, msgs, "non-monotonic")
