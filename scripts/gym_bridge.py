@@ -15,6 +15,9 @@ Two modes:
             Gym would have sent upstream is captured. Answer: ``{"body": ..., "tokenize_body": ...,
             "response": ...}`` or ``{"error": "..."}``.
 
+            ``{"contiguity": [...output items...]}`` answers with Gym's own contiguity rule
+            (0.7.0 and later: ``assert_prefix_contiguity``): ``{"contiguous": bool, "why": ...}``.
+
 ``proxy``   Gym's ``vllm_model`` app as a real HTTP server in front of a real endpoint:
             ``proxy --port P --config JSON``; prints ``ready`` once it listens.
 """
@@ -56,6 +59,16 @@ def serve() -> None:
             continue
         try:
             req = json.loads(line)
+            if "contiguity" in req:  # Gym's own rule (0.7.0's token_id_capture.builder.assert_prefix_contiguity)
+                from nemo_gym.token_id_capture.builder import assert_prefix_contiguity
+                try:
+                    assert_prefix_contiguity({"output": req["contiguity"]})
+                    answer = {"contiguous": True}
+                except AssertionError as exc:
+                    answer = {"contiguous": False, "why": str(exc)}
+                sys.stdout.write(json.dumps(answer) + "\n")
+                sys.stdout.flush()
+                continue
             key = json.dumps(req.get("config", {}), sort_keys=True)
             if key not in apps:
                 model = _model({"base_url": "http://127.0.0.1:9/v1", **req.get("config", {})})
@@ -88,6 +101,7 @@ def proxy(port: int, config: dict) -> None:
     import uvicorn
 
     app = _model(config).setup_webserver()
+    app.get("/health")(lambda: {"status": "ok"})  # for the launcher's readiness poll; Gym's routes are untouched
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     async def main() -> None:

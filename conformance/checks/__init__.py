@@ -1,6 +1,6 @@
 """Checks as small functions registered by catalogue id (importing this package registers them all)."""
 # importing the modules registers their checks
-from . import drift, endpoint, fidelity, history, multiturn, rendering, template  # noqa: F401
+from . import drift, endpoint, fidelity, history, multiturn, rendering, roundtrip, template  # noqa: F401
 from ._context import Context, Target
 from ._reference import Reference, Split
 from ._registry import CHECKS, check, run_check

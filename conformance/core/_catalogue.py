@@ -128,6 +128,9 @@ _ROWS = [
     ("M25", "tokens/sentencepiece-first", MUST, "exact", "Assistant-span ids MUST equal the in-context encoding."),
     ("M26", "tools/harmony-header", MUST, "exact", "GPT-OSS tool headers MUST keep the model's attribute order."),
     ("M27", "multimodal/ids-preserved", MUST, "exact", "Image placeholder ids MUST be identical across turns."),
+    ("M28", "multiturn/own-generation-accepted", MUST, "contract",
+     "An endpoint MUST accept its own generation sent back verbatim or as Gym re-arranges it (think blocks "
+     "anywhere, special tokens, pieces not valid UTF-8 alone), and continue it: a false refusal loses the rollout."),
     ("R8", "loop/refit-followed", MUST, "statistical",
      "Weights MUST be refit before each rollout batch, prefix cache reset: after the refit hook (--refit-url) "
      "loads the trainer's weights (--rescore-model), served log probs follow them within M24's bounds."),

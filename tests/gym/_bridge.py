@@ -36,12 +36,19 @@ class GymBridge:
         self.proc = subprocess.Popen([str(gym_python(version)), str(BRIDGE), "serve"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
 
+    def contiguous(self, output: list[dict[str, Any]]) -> tuple[bool, str]:
+        """Gym's own contiguity rule over a rollout's output items (needs a Gym that ships it: 0.7.0)."""
+        answer = self._send({"contiguity": output})
+        return answer["contiguous"], answer.get("why", "")
+
     def ask(self, *, config: dict[str, Any], input: list[dict[str, Any]], params: dict[str, Any],
             completion: dict[str, Any]) -> dict[str, Any]:
         """Gym's answer: ``body`` (what it sends upstream), ``response`` (its Responses reply) or ``error``."""
+        return self._send({"config": config, "input": input, "params": params, "completion": completion})
+
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"config": config, "input": input, "params": params,
-                                          "completion": completion}) + "\n")
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:

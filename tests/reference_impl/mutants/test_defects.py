@@ -195,6 +195,15 @@ def p_edited_spliced(z, mount):
     return status == 200 and data["choices"][0]["message"]["prompt_token_ids"][:len(m1)] == m1
 
 
+def p_false_refusal(z, mount):
+    """A generation with a think block mid-text, sent back verbatim: the endpoint must continue it."""
+    text = "abc<think> Alexandria</think> def"
+    messages, (m1,) = rollout(z, mount, [("user", "Repeat."), ("gen", gen_text(z, text), {"content": text}),
+                                         ("user", "Thanks.")])
+    status, _ = chat(z, mount, messages)
+    return status == 400
+
+
 def p_empty_prefix(z, mount):
     empty = {"prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []}
     messages, (m1,) = rollout(z, mount, [*split_history(z), ("say", {"content": "Fine.", **empty}), ("user", "Ok.")])
@@ -361,6 +370,7 @@ PROBES = {
     "tokenize-wrong-shape": p_tokenize_shape, "models-id-unusable": p_models_id,
     "tool-args-object": p_tool_args_object, "first-carrier-prefix": p_first_carrier,
     "edited-history-spliced": p_edited_spliced, "rejects-n": p_rejects_n,
+    "false-refusal-mid-think": p_false_refusal,
 }
 MUTANTS = discover()
 
