@@ -120,6 +120,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config", default="{}")
     args = parser.parse_args()
+    # Gym reads its global config through hydra from sys.argv on first use (inside a request): leave it ours.
+    sys.argv = sys.argv[:1]
     if args.mode == "version":
         print(_version())
     elif args.mode == "serve":
