@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import math
 import threading
 import time
@@ -25,6 +26,9 @@ MAX_MODEL_LEN = 512
 def token_lp(tid: int) -> float:
     """The toy model's log prob of a token after the first generated one (varies by id, so positions differ)."""
     return -0.5 - 0.4 * (tid % 5)
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S)
 
 
 class FakeEndpoint:
@@ -113,11 +117,19 @@ class FakeEndpoint:
                                          "token_strs": None})
 
     def edited(self, msgs: list[dict[str, Any]]) -> bool:
-        """An assistant message whose text is not what its carried ids decode to (P20)."""
+        """An assistant message whose text is not what its carried ids decode to (P20). Think blocks are taken
+        out of both sides, as Gym takes them out of the text wherever they sit; with the ``false-refusal``
+        defect only out of the message (the reference before issue 14)."""
         for m in msgs:
             text = m.get("content")
-            if m.get("generation_token_ids") and isinstance(text, str) and text.strip() \
-                    and text.strip() not in self.ref.decode(m["generation_token_ids"]):
+            if not (m.get("generation_token_ids") and isinstance(text, str)):
+                continue
+            text = _THINK.sub("", text).strip()
+            ids = m["generation_token_ids"]
+            decoded = [self.ref.decode(ids), self.ref.decode(ids, skip_special_tokens=True)]
+            if "false-refusal" not in self.defects:
+                decoded = [_THINK.sub("", d) for d in decoded]
+            if text and not any(text in d for d in decoded):
                 return True
         return False
 

@@ -20,6 +20,7 @@ def test_passes_on_a_correct_endpoint(fake_ctx, check_id, variant):
 
 DEFECTS = [  # check, variant, fake options, words the verdict must contain
     ("E1", None, dict(defects={"models-404"}), "HTTP 404"),
+    ("M28", None, dict(defects={"false-refusal"}), "false refusal"),
     ("E1", None, dict(defects={"models-id-unusable"}), "not usable as model"),
     ("E26", None, dict(defects={"logprobs-shifted"}, reply="a longer reply to score"), "one position late"),
     ("E2", None, dict(defects={"reject-token-fields"}), "HTTP 400"),
