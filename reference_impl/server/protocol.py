@@ -218,6 +218,16 @@ class CompletionRequest(_Sampling):
     echo: StrictBool = False
     logprobs: StrictInt | None = Field(default=None, ge=0, le=20)
     prompt_logprobs: StrictInt | None = Field(default=None, ge=0, le=20)
+    # vLLM's constrained decoding, as the remote engine sends it for a forced tool choice; only the JSON-schema
+    # form is served (anything else is a clear 400, never silently ignored)
+    structured_outputs: dict[str, Any] | None = None
+
+    @field_validator("structured_outputs")
+    @classmethod
+    def _json_schema_only(cls, v):
+        if v is not None and (set(v) != {"json"} or not isinstance(v["json"], dict)):
+            raise ValueError('only {"json": <JSON schema object>} is supported')
+        return v
 
     @field_validator("prompt")
     @classmethod

@@ -138,6 +138,8 @@ class Service:
         want_prompt_lps = req.prompt_logprobs is not None or (req.echo and req.logprobs is not None)
         params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                 top_logprobs=req.logprobs or 0, seed=req.seed,
+                                json_schema=None if rescoring or not req.structured_outputs
+                                else req.structured_outputs["json"],
                                 prompt_logprobs=max(req.prompt_logprobs or 0, req.logprobs or 0)
                                 if want_prompt_lps else None)
         result = await self._generate(prompt, params)

@@ -58,12 +58,19 @@ class Outcome:
 
 
 async def _rollout(http: httpx.AsyncClient, url: str, index: int, max_tokens: int) -> list[dict[str, Any]]:
-    """One four-call rollout: U -> gen -> (forced tool call) -> tool output -> gen -> U -> gen."""
+    """One four-call rollout: U -> gen -> U -> forced tool call -> tool output -> gen -> U -> gen.
+
+    The second call asks for a tool call (``tool_choice: "required"``) with thinking off for that row, through
+    Gym's per-row ``metadata.chat_template_kwargs``: constrained decoding starts once reasoning has ended, and
+    an untrained model seldom ends it by itself."""
     items: list[dict[str, Any]] = [{"role": "user", "content": f"Question {index}: look up key k{index}."}]
     outputs: list[dict[str, Any]] = []
     for call in range(4):
         body = {"input": items, "tools": [TOOL], "temperature": 1.0, "top_p": 1.0, "max_output_tokens": max_tokens,
-                "tool_choice": "required" if call == 1 else "auto", "parallel_tool_calls": False}
+                "tool_choice": "auto", "parallel_tool_calls": False}
+        if call == 1:
+            body.update(tool_choice="required", max_output_tokens=max(max_tokens, 48),
+                        metadata={"chat_template_kwargs": json.dumps({"enable_thinking": False})})
         resp = await http.post(url + "/v1/responses", json=body)
         if resp.status_code != 200:
             raise RuntimeError(f"call {call + 1}: HTTP {resp.status_code}: {resp.text[:300]}")

@@ -243,3 +243,16 @@ def test_weight_reload_then_logprobs_match_transformers(client, model_dir, tmp_p
             -1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1).tolist()
     assert max(abs(a - b) for a, b in zip(served, ref)) < 1e-4
     client.post("/weights/reload", json={"path": str(model_dir)})  # restore for later tests
+
+
+@pytest.mark.parametrize("structured, status, words", [
+    ({"json": {"type": "object"}}, 400, "constrained decoding"),   # passed to the engine: hf names its limitation
+    ({"regex": "a+"}, 400, "structured_outputs"),                  # an unsupported form is refused, never ignored
+    ({"json": "not a schema"}, 400, "structured_outputs"),
+])
+def test_completions_structured_outputs_reach_the_engine_or_are_refused(client, structured, status, words):
+    # The remote engine sends a forced tool choice to /v1/completions as structured_outputs; a gateway in front
+    # of this server must get constrained decoding or a clear 400, not free text.
+    r = client.post("/v1/completions", json={"model": "tiny", "prompt": [1, 2, 3], "max_tokens": 4,
+                                             "temperature": 1.0, "top_p": 1.0, "structured_outputs": structured})
+    assert r.status_code == status and words in r.json()["error"]["message"], r.text
