@@ -1,8 +1,8 @@
 """Checks as small functions registered by catalogue id (importing this package registers them all)."""
 # importing the modules registers their checks
 from . import drift, endpoint, fidelity, history, multiturn, rendering, roundtrip, template  # noqa: F401
-from ._context import Context, Target
+from ._context import CheckContext, Context, Target
 from ._reference import Reference, Split
-from ._registry import CHECKS, check, run_check
+from ._registry import CHECKS, arun_check, check, run_check
 
-__all__ = ["CHECKS", "Context", "Reference", "Split", "Target", "check", "run_check"]
+__all__ = ["CHECKS", "CheckContext", "Context", "Reference", "Split", "Target", "arun_check", "check", "run_check"]

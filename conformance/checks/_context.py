@@ -1,7 +1,6 @@
 """What every check receives: the target, the sync bridge to the async client, the reference tokenizer, caches."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -77,21 +76,18 @@ class Context:
         params.setdefault("chat_template_kwargs", self.target.chat_template_kwargs or None)
         return Rollout(self.client, **params)
 
-    # -- shared probes ------------------------------------------------------------------------------------
-    def first_turn(self) -> ChatCall:
-        """The standard first call every single-call check inspects (one request per session)."""
-        async def go() -> ChatCall:
-            return await self.client.chat([{"role": "user", "content": "Count to 5, then stop."}], max_tokens=24)
-        return self.cached("first_turn", lambda: self.run(go()))
+    async def probe(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
+        """Like :meth:`cached` for a coroutine probe (the first-turn call): run once per session, shared."""
+        if key not in self._cache:
+            try:
+                self._cache[key] = ("ok", await make())
+            except Exception as exc:  # noqa: BLE001 - every check depending on it should report the same cause
+                self._cache[key] = ("err", exc)
+        kind, value = self._cache[key]
+        if kind == "err":
+            raise value
+        return value
 
-    def bundle(self, check_id: str, call: ChatCall):
-        """The call's token bundle, or a failure of ``check_id`` naming why Gym could not extract one."""
-        if call.bundle is None:
-            why = str(call.metadata_error) if call.metadata_error else "no token metadata"
-            raise self.fail(check_id, f"no usable token bundle: {why}", call)
-        return call.bundle
-
-    # -- evidence helpers ---------------------------------------------------------------------------------
     def evidence(self, verdict: str, call: ChatCall | None = None, **kw: Any) -> Evidence:
         ev = Evidence(verdict=verdict, endpoint=self.client.api, **kw)
         if call is not None:
@@ -100,18 +96,47 @@ class Context:
             ev.curl = ev.curl or self.client.curl(call.url, call.request)
         return ev
 
-    def fail(self, check_id: str, verdict: str, call: ChatCall | None = None, **kw: Any) -> CheckFailure:
-        tier = kw.pop("tier", "")  # a runtime tier (E1/E9 are MUST or SHOULD depending on what was served)
-        return CheckFailure(check_id, verdict, self.evidence(verdict, call, **kw), tier=tier)
+    def bind(self, check_id: str) -> "CheckContext":
+        return CheckContext(self, check_id)
 
-    def endpoint_failure(self, check_id: str, exc: EndpointError) -> CheckFailure:
+
+class CheckContext:
+    """What one check receives: the session's :class:`Context` with the check's id bound, so failures,
+    evidence and continuity verdicts know which catalogue entry (and tier) they belong to."""
+
+    def __init__(self, session: Context, check_id: str) -> None:
+        self.session, self.check_id = session, check_id
+
+    def __getattr__(self, name: str) -> Any:  # client, reference, target, rollout, decode, ... are the session's
+        return getattr(self.session, name)
+
+    # -- shared probes ------------------------------------------------------------------------------------
+    async def first_turn(self) -> ChatCall:
+        """The standard first call every single-call check inspects (one request per session)."""
+        return await self.session.probe("first_turn", lambda: self.client.chat(
+            [{"role": "user", "content": "Count to 5, then stop."}], max_tokens=24))
+
+    def bundle(self, call: ChatCall):
+        """The call's token bundle, or a failure of this check naming why Gym could not extract one."""
+        if call.bundle is None:
+            why = str(call.metadata_error) if call.metadata_error else "no token metadata"
+            raise self.fail(f"no usable token bundle: {why}", call)
+        return call.bundle
+
+    # -- verdicts -----------------------------------------------------------------------------------------
+    def fail(self, verdict: str, call: ChatCall | None = None, *, tier: str = "", **evidence: Any) -> CheckFailure:
+        """This check's failure; ``tier`` overrides the catalogue's where the tier depends on what was served
+        (E1, E9); ``evidence`` are :class:`Evidence` fields (request, response, token_diff, metrics, notes)."""
+        return CheckFailure(self.check_id, verdict, self.session.evidence(verdict, call, **evidence), tier=tier)
+
+    def endpoint_failure(self, exc: EndpointError) -> CheckFailure:
         """An endpoint that cannot be driven fails the check with the cause, never a harness traceback."""
         verdict = f"endpoint error: {exc}"
         ev = Evidence(verdict=verdict, endpoint=self.client.api, request=exc.request, response=exc.response,
                       curl=self.client.curl(exc.url, exc.request) if exc.url and exc.request is not None else None)
-        return CheckFailure(check_id, verdict, ev)
+        return CheckFailure(self.check_id, verdict, ev)
 
-    def assert_continuity(self, check_id: str, steps: list[Step], *, label: str = "", tier: str = "") -> None:
+    def assert_continuity(self, steps: list[Step], *, label: str = "", tier: str = "") -> None:
         """I1 for every consecutive pair: prompt k+1 starts with P_k + G_k, compared as ids."""
         for k in range(len(steps) - 1):
             before, after = steps[k], steps[k + 1]
@@ -122,7 +147,7 @@ class Context:
                 continue
             if after.client_findings:  # the client broke the history; the endpoint cannot be blamed
                 verdict = f"client-side finding, not an endpoint failure: {after.client_findings[0]}"
-                raise ClientFinding(check_id, verdict, self.evidence(verdict, after.call, notes=[
+                raise ClientFinding(self.check_id, verdict, self.session.evidence(verdict, after.call, notes=[
                     f"call {k + 2} of {len(steps)}", f"gym_version {self.client.gym.version}"]))
             decode = self.reference.decode if self.has_reference else None
             what = "the previous generation" if pos >= len(before.bundle.prompt_token_ids) else "the previous prompt"
@@ -132,11 +157,4 @@ class Context:
                 verdict = f"{label}: {verdict}"
             diff = token_diff(expected, actual, decode=decode, prefix=True,
                               expected_label=f"P_{k + 1} + G_{k + 1}", actual_label=f"P_{k + 2}")
-            raise CheckFailure(check_id, verdict, self.evidence(verdict, after.call, token_diff=diff,
-                                                               notes=[f"call {k + 2} of {len(steps)}"]), tier=tier)
-
-
-def compact(obj: Any, limit: int = 4000) -> Any:
-    """Keep evidence readable: very long bodies are kept whole only when small."""
-    text = json.dumps(obj, default=str)
-    return obj if len(text) <= limit else {"truncated_json": text[:limit]}
+            raise self.fail(verdict, after.call, tier=tier, token_diff=diff, notes=[f"call {k + 2} of {len(steps)}"])

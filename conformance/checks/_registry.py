@@ -1,32 +1,45 @@
-"""Checks are small functions registered by id; :func:`run_check` turns endpoint trouble into a failure."""
+"""Checks are small coroutines registered by id; :func:`run_check` awaits them with the id bound to the context.
+
+A check receives a :class:`CheckContext` (the session's context with its own id and tier bound), so it raises
+``ctx.fail(verdict, ...)`` without repeating its id; endpoint trouble becomes that check's failure.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import inspect
+from typing import Awaitable, Callable
 
 from ..core import CATALOGUE, EndpointError
-from ._context import Context
+from ._context import CheckContext, Context
 
-CheckFn = Callable[[Context], None]
+CheckFn = Callable[[CheckContext], Awaitable[None]]
 CHECKS: dict[str, list[tuple[str, CheckFn]]] = {}
 
 
 def check(check_id: str, variant: str = "") -> Callable[[CheckFn], CheckFn]:
-    """Register ``fn`` as (one variant of) catalogue check ``check_id``; raises if the id is unknown."""
+    """Register coroutine ``fn`` as (one variant of) catalogue check ``check_id``; raises if the id is unknown."""
     if check_id not in CATALOGUE:
         raise KeyError(f"unknown check id {check_id!r}")
 
     def deco(fn: CheckFn) -> CheckFn:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"check {check_id} {fn.__name__}: checks are coroutines (async def)")
         CHECKS.setdefault(check_id, []).append((variant or fn.__name__, fn))
         return fn
     return deco
 
 
-def run_check(ctx: Context, check_id: str, variant: str | None = None) -> None:
-    """Run one registered check (all its variants unless ``variant`` names one)."""
+async def arun_check(ctx: Context, check_id: str, variant: str | None = None) -> None:
+    """Await one registered check (all its variants unless ``variant`` names one)."""
+    bound = ctx.bind(check_id)
     for name, fn in CHECKS[check_id]:
         if variant is not None and name != variant:
             continue
         try:
-            fn(ctx)
+            await fn(bound)
         except EndpointError as exc:
-            raise ctx.endpoint_failure(check_id, exc) from None
+            raise bound.endpoint_failure(exc) from None
+
+
+def run_check(ctx: Context, check_id: str, variant: str | None = None) -> None:
+    """:func:`arun_check` on the session's event loop, for the synchronous pytest item."""
+    ctx.run(arun_check(ctx, check_id, variant))

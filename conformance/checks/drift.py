@@ -2,6 +2,7 @@
 every call. A failure is shrunk by hypothesis to a minimal conversation and reported with that example."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from ..client import Rollout, Step, parse_generation
 from ..core import CheckFailure, ContextOverflow, EndpointError
 from ..strategies import LIVE_SERVER, WORDS, conversations
-from ._context import Context
+from ._context import CheckContext, Context
 from ._reference import Reference
 from ._registry import check
 
@@ -62,12 +63,12 @@ _TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters":
 
 
 @check("M1", "drift-search")
-def drift_search(ctx: Context) -> None:
+async def drift_search(ctx: CheckContext) -> None:
     """Continuity over hypothesis-generated conversations (settings from the active hypothesis profile)."""
     ref = ctx.reference
     words = tuple(WORDS + [s.text.strip() for s in ref.splits if s is not None])
     strategy = conversations(words)
-    stats: dict[str, Any] = ctx.__dict__.setdefault("drift_stats", {"examples": 0, "first_failure": None})
+    stats: dict[str, Any] = ctx.session.__dict__.setdefault("drift_stats", {"examples": 0, "first_failure": None})
 
     @settings(**LIVE_SERVER)
     @given(st.data())
@@ -76,12 +77,12 @@ def drift_search(ctx: Context) -> None:
         stats["examples"] += 1
         try:
             try:
-                steps = ctx.run(drive(ctx, conversation))
+                steps = ctx.run(drive(ctx, conversation))  # from the search's thread onto the session loop
             except ContextOverflow:
                 reject()  # a conversation longer than the endpoint's context says nothing about continuity
             except EndpointError as exc:
-                raise ctx.endpoint_failure("M1", exc) from None
-            ctx.assert_continuity("M1", steps, label="drift search")
+                raise ctx.endpoint_failure(exc) from None
+            ctx.assert_continuity(steps, label="drift search")
         except CheckFailure as failure:
             if stats["first_failure"] is None:
                 stats["first_failure"] = stats["examples"]
@@ -90,4 +91,6 @@ def drift_search(ctx: Context) -> None:
 
     if ctx.hypothesis_seed is not None:
         search = hyp_seed(ctx.hypothesis_seed)(search)
-    search()
+    # hypothesis drives a synchronous test function: run it in a worker thread while this coroutine waits, so
+    # each example's calls can run on the (now free) session loop
+    await asyncio.to_thread(search)

@@ -5,33 +5,33 @@ import json
 
 from ..client import invalid_logprobs, parse_generation, tokenize_body
 from ..core import SHOULD, CheckFailure, CheckSkipped, EndpointError, token_diff
-from ._context import Context
+from ._context import CheckContext, Context
 from ._registry import check
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
 
 
 @check("E1")
-def models(ctx: Context) -> None:
-    status, data = ctx.run(ctx.client.models())
+async def models(ctx: CheckContext) -> None:
+    status, data = await ctx.client.models()
     ok = status == 200 and isinstance(data, dict) and isinstance(data.get("data"), list) and data["data"] \
         and isinstance(data["data"][0], dict) and isinstance(data["data"][0].get("id"), str)
     if not ok:  # any answer satisfies Gym's readiness probe: the missing list is a SHOULD
-        raise ctx.fail("E1", f"GET /models answered HTTP {status} without data[0].id", tier=SHOULD,
+        raise ctx.fail(f"GET /models answered HTTP {status} without data[0].id", tier=SHOULD,
                        response=data, curl=f"curl -sS {ctx.client.api}/models")
     # A listed id MUST be usable as `model`: a run started without --model (and Gym's configs copied from
     # /models) sends exactly this id, e.g. the weights path where the server only knows --served-model-name.
     listed = data["data"][0]["id"]
-    body = ctx.run(ctx.client.body([{"role": "user", "content": "Hi."}], model=listed, max_tokens=1))
-    status, answer = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
+    body = await ctx.client.body([{"role": "user", "content": "Hi."}], model=listed, max_tokens=1)
+    status, answer = await ctx.client.post_json(ctx.client.api + "/chat/completions", body)
     if status != 200:
-        raise ctx.fail("E1", f"GET /models lists {listed!r}, but chat with model={listed!r} answered HTTP {status}: "
-                              f"the listed id is not usable as model", request=body, response=answer,
+        raise ctx.fail(f"GET /models lists {listed!r}, but chat with model={listed!r} answered HTTP {status}: "
+                       f"the listed id is not usable as model", request=body, response=answer,
                        curl=ctx.client.curl(ctx.client.api + "/chat/completions", body))
 
 
 @check("E2")
-def training_body_accepted(ctx: Context) -> None:
+async def training_body_accepted(ctx: CheckContext) -> None:
     """Full Gym body: tools, a carried bundle on an assistant with reasoning (both field names) and a tool call.
 
     The assistant turn must be one the model could have produced: with a tokenizer the harness supplies
@@ -43,7 +43,7 @@ def training_body_accepted(ctx: Context) -> None:
                                                "parameters": {"type": "object",
                                                               "properties": {"word": {"type": "string"}}}}}]
 
-    async def go():
+    try:
         r = ctx.rollout(tools=tools, max_tokens=8)
         r.system("You are terse.").user("Look up 'gym'.")
         if ctx.has_reference:
@@ -55,40 +55,38 @@ def training_body_accepted(ctx: Context) -> None:
         else:
             await r.generate()
             r.user("Thanks.")
-        return await ctx.client.chat(r.messages(), tools=tools, max_tokens=8, chat_template_kwargs=r.params.get(
-            "chat_template_kwargs"))
-    try:
-        call = ctx.run(go())
+        call = await ctx.client.chat(r.messages(), tools=tools, max_tokens=8,
+                                     chat_template_kwargs=r.params.get("chat_template_kwargs"))
     except EndpointError as exc:
-        raise ctx.fail("E2", f"training body rejected: {exc}", request=exc.request, response=exc.response) from None
+        raise ctx.fail(f"training body rejected: {exc}", request=exc.request, response=exc.response) from None
     if call.incomplete or not isinstance(call.response, dict) or not call.response.get("choices"):
-        raise ctx.fail("E2", f"training body not served: HTTP {call.status}", call)
+        raise ctx.fail(f"training body not served: HTTP {call.status}", call)
 
 
 @check("E3")
-def bundle_complete(ctx: Context) -> None:
-    ctx.bundle("E3", ctx.first_turn())
+async def bundle_complete(ctx: CheckContext) -> None:
+    ctx.bundle(await ctx.first_turn())
 
 
 @check("E4")
-def bundle_lengths(ctx: Context) -> None:
-    call = ctx.first_turn()
-    b = ctx.bundle("E4", call)
+async def bundle_lengths(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     if len(b.generation_token_ids) != len(b.generation_log_probs):
-        raise ctx.fail("E4", f"{len(b.generation_token_ids)} generation ids but {len(b.generation_log_probs)} "
-                             f"log probs", call)
+        raise ctx.fail(f"{len(b.generation_token_ids)} generation ids but {len(b.generation_log_probs)} "
+                       f"log probs", call)
     if not b.generation_token_ids:
-        raise ctx.fail("E4", "empty generation_token_ids on a completed call", call)
+        raise ctx.fail("empty generation_token_ids on a completed call", call)
     bad = invalid_logprobs(b.generation_log_probs)
     if bad:
-        raise ctx.fail("E4", f"log probs must be finite and <= 0: {bad[:3]}", call)
+        raise ctx.fail(f"log probs must be finite and <= 0: {bad[:3]}", call)
 
 
 @check("E5")
-def sources_agree(ctx: Context) -> None:
+async def sources_agree(ctx: CheckContext) -> None:
     """Every present source must agree (Gym raises on bundle/inline and inline/logprob disagreement)."""
-    call = ctx.first_turn()
-    b = ctx.bundle("E5", call)
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     src = call.sources
     pairs = []
     if src.message is not None and src.inline_generation is not None:
@@ -99,93 +97,93 @@ def sources_agree(ctx: Context) -> None:
         pairs.append(("bundle generation ids", b.generation_token_ids, "token_id:N logprob ids", src.logprob_ids))
         if src.logprob_values is not None and b.source != "logprobs" and src.logprob_values != b.generation_log_probs \
                 and src.message is not None:
-            raise ctx.fail("E5", "message-level generation_log_probs differ from choice.logprobs values", call,
+            raise ctx.fail("message-level generation_log_probs differ from choice.logprobs values", call,
                            metrics={"bundle": b.generation_log_probs[:20], "logprobs": src.logprob_values[:20]})
     for la, a, lb, bb in pairs:
         if list(a) != list(bb):
             diff = token_diff(a, bb, decode=ctx.decode if ctx.has_reference else None, expected_label=la,
                               actual_label=lb)
-            raise ctx.fail("E5", f"{la} disagree with {lb} at position {diff.first_diff}", call, token_diff=diff)
+            raise ctx.fail(f"{la} disagree with {lb} at position {diff.first_diff}", call, token_diff=diff)
 
 
 @check("E6")
-def usage_counts(ctx: Context) -> None:
-    call = ctx.first_turn()
-    b = ctx.bundle("E6", call)
+async def usage_counts(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     usage = call.response.get("usage") or {}
     want = {"prompt_tokens": len(b.prompt_token_ids), "completion_tokens": len(b.generation_token_ids)}
     got = {k: usage.get(k) for k in want}
     if got != want:
-        raise ctx.fail("E6", f"usage {got} does not count the bundle {want}", call)
+        raise ctx.fail(f"usage {got} does not count the bundle {want}", call)
 
 
 @check("E7")
-def decode_consistency(ctx: Context) -> None:
-    call = ctx.first_turn()
-    b = ctx.bundle("E7", call)
+async def decode_consistency(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     ref = ctx.reference
     # servers decode the text with special tokens skipped (vLLM's default) or kept (when a tool parser needs
     # them): a sampled special token mid-generation makes the two differ, and either is a faithful decode
     texts = [ref.decode(b.generation_token_ids, skip_special_tokens=skip) for skip in (False, True)]
     content = call.message.get("content") or ""
     if content and not any(content.strip() in text for text in texts):
-        raise ctx.fail("E7", f"decoded generation {texts[0]!r:.80} does not contain the content {content!r:.80}",
+        raise ctx.fail(f"decoded generation {texts[0]!r:.80} does not contain the content {content!r:.80}",
                        call)
     if call.finish_reason != "length" and b.generation_token_ids and b.generation_token_ids[-1] != ref.eos:
-        raise ctx.fail("E7", f"finish_reason {call.finish_reason!r} but the last generated id "
-                             f"{b.generation_token_ids[-1]} is not EOS {ref.eos}", call)
+        raise ctx.fail(f"finish_reason {call.finish_reason!r} but the last generated id "
+                       f"{b.generation_token_ids[-1]} is not EOS {ref.eos}", call)
 
 
-def _tokenize(ctx: Context, body: dict) -> tuple[int, object]:
-    status, data = ctx.run(ctx.client.tokenize(body))
+async def _tokenize(ctx: CheckContext, body: dict) -> tuple[int, object]:
+    status, data = await ctx.client.tokenize(body)
     if status in (404, 405, 501):
         raise CheckSkipped(f"/tokenize not served (HTTP {status})")
     return status, data
 
 
 @check("E9")
-def tokenize_shape(ctx: Context) -> None:
-    call = ctx.first_turn()
+async def tokenize_shape(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
     inline = call.sources is not None and (call.sources.message or call.sources.inline_prompt) is not None
     body = tokenize_body(call.request)
-    status, data = ctx.run(ctx.client.tokenize(body))
+    status, data = await ctx.client.tokenize(body)
     tier = SHOULD if inline else "MUST"  # MUST only when Gym has to fall back to /tokenize
     if status in (404, 405, 501) and inline:
         raise CheckSkipped(f"/tokenize not served (HTTP {status}); prompt ids come inline")
     ok = status == 200 and isinstance(data, dict) and isinstance(data.get("tokens"), list) \
         and data.get("count") == len(data["tokens"])
     if not ok:
-        raise ctx.fail("E9", f"/tokenize answered HTTP {status} without {{tokens, count=len(tokens)}}", tier=tier,
+        raise ctx.fail(f"/tokenize answered HTTP {status} without {{tokens, count=len(tokens)}}", tier=tier,
                        request=body, response=data, curl=ctx.client.curl(ctx.client.root + "/tokenize", body))
 
 
 @check("E10")
-def context_overflow(ctx: Context) -> None:
-    limit = ctx.run(ctx.client.max_model_len())
+async def context_overflow(ctx: CheckContext) -> None:
+    limit = await ctx.client.max_model_len()
     words = (limit or 32768) * 2 + 64  # comfortably over any window the server reported
-    body = ctx.run(ctx.client.body([{"role": "user", "content": "hello " * words}], max_tokens=16))
+    body = await ctx.client.body([{"role": "user", "content": "hello " * words}], max_tokens=16)
     url = ctx.client.api + "/chat/completions"
-    resp = ctx.run(ctx.client.request("POST", url, body))
+    resp = await ctx.client.request("POST", url, body)
     text = resp.text.lower()
     if resp.status_code != 400 or not ("context length" in text or "max_tokens" in text):
-        raise ctx.fail("E10", f"context overflow answered HTTP {resp.status_code}, expected 400 mentioning "
-                              f"'context length': {resp.text[:160]!r}", request={"messages": "<long>"},
+        raise ctx.fail(f"context overflow answered HTTP {resp.status_code}, expected 400 mentioning "
+                       f"'context length': {resp.text[:160]!r}", request={"messages": "<long>"},
                        response=resp.text[:2000])
 
 
 @check("E11")
-def n_handling(ctx: Context) -> None:
+async def n_handling(ctx: CheckContext) -> None:
     try:
-        call = ctx.run(ctx.client.chat([{"role": "user", "content": "Say hi."}], max_tokens=4, n=1))
+        call = await ctx.client.chat([{"role": "user", "content": "Say hi."}], max_tokens=4, n=1)
     except EndpointError as exc:
-        raise ctx.fail("E11", f"n=1 rejected: {exc}", request=exc.request, response=exc.response) from None
+        raise ctx.fail(f"n=1 rejected: {exc}", request=exc.request, response=exc.response) from None
     choices = call.response.get("choices") if isinstance(call.response, dict) else None
     if call.status != 200 or not isinstance(choices, list) or len(choices) != 1:
-        raise ctx.fail("E11", f"n=1 answered HTTP {call.status} with {len(choices or [])} choices", call)
+        raise ctx.fail(f"n=1 answered HTTP {call.status} with {len(choices or [])} choices", call)
 
 
 @check("E14")
-def tool_call_shape(ctx: Context) -> None:
+async def tool_call_shape(ctx: CheckContext) -> None:
     tools = [{"type": "function", "function": {"name": "pick", "parameters": {
         "type": "object", "properties": {"c": {"type": "string", "enum": ["a"]}}, "required": ["c"]}}}]
     # A named tool_choice makes vLLM-like servers constrain decoding, so even an untrained model emits a call --
@@ -194,9 +192,9 @@ def tool_call_shape(ctx: Context) -> None:
     kwargs = {**(ctx.client.chat_template_kwargs or {}), "enable_thinking": False}
     for _ in range(3):
         try:
-            call = ctx.run(ctx.client.chat([{"role": "user", "content": "Pick one."}], tools=tools, max_tokens=96,
-                                           tool_choice={"type": "function", "function": {"name": "pick"}},
-                                           chat_template_kwargs=kwargs))
+            call = await ctx.client.chat([{"role": "user", "content": "Pick one."}], tools=tools, max_tokens=96,
+                                         tool_choice={"type": "function", "function": {"name": "pick"}},
+                                         chat_template_kwargs=kwargs)
         except EndpointError as exc:
             if exc.refused:
                 raise CheckSkipped(f"the endpoint declines a named tool_choice: {exc}") from None
@@ -218,94 +216,94 @@ def tool_call_shape(ctx: Context) -> None:
             except ValueError:
                 problems.append("function.arguments (not JSON)")
         if problems:
-            raise ctx.fail("E14", f"tool_calls[{i}] has bad {', '.join(problems)}", call)
+            raise ctx.fail(f"tool_calls[{i}] has bad {', '.join(problems)}", call)
 
 
 @check("E15")
-def finish_reason(ctx: Context) -> None:
+async def finish_reason(ctx: CheckContext) -> None:
     """The first turn, a call cut at one token, and a short answer with room to end on its own.
 
     The room matters: a server that names the end-of-turn stop its own way only shows it on calls that stop.
     """
-    calls = [ctx.first_turn(), ctx.run(ctx.client.chat([{"role": "user", "content": "Write a story."}], max_tokens=1)),
-             ctx.run(ctx.client.chat([{"role": "user", "content": "Answer in one word: what colour is the sky?"}],
-                                     max_tokens=256))]
+    calls = [await ctx.first_turn(), await ctx.client.chat([{"role": "user", "content": "Write a story."}], max_tokens=1),
+             await ctx.client.chat([{"role": "user", "content": "Answer in one word: what colour is the sky?"}],
+                                   max_tokens=256)]
     for call in calls:
         if call.finish_reason not in FINISH_REASONS:
-            raise ctx.fail("E15", f"finish_reason {call.finish_reason!r} not in {sorted(FINISH_REASONS)}", call)
+            raise ctx.fail(f"finish_reason {call.finish_reason!r} not in {sorted(FINISH_REASONS)}", call)
 
 
 @check("E16")
-def top_logprobs_null(ctx: Context) -> None:
-    body = ctx.run(ctx.client.body([{"role": "user", "content": "Say hi."}], max_tokens=4))
+async def top_logprobs_null(ctx: CheckContext) -> None:
+    body = await ctx.client.body([{"role": "user", "content": "Say hi."}], max_tokens=4)
     body["top_logprobs"] = None
-    status, data = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
+    status, data = await ctx.client.post_json(ctx.client.api + "/chat/completions", body)
     if status == 400:
         return
     content = (((data.get("choices") or [{}])[0].get("logprobs") or {}).get("content")) if isinstance(data, dict) \
         else None
     if status != 200 or not content:
-        raise ctx.fail("E16", f"top_logprobs=null gave HTTP {status} with no per-token logprobs (silently empty)",
+        raise ctx.fail(f"top_logprobs=null gave HTTP {status} with no per-token logprobs (silently empty)",
                        request=body, response=data, curl=ctx.client.curl(ctx.client.api + "/chat/completions", body))
 
 
 @check("E17")
-def tokenize_parity(ctx: Context) -> None:
-    call = ctx.first_turn()
-    b = ctx.bundle("E17", call)
+async def tokenize_parity(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     body = tokenize_body(call.request)
-    status, data = _tokenize(ctx, body)
+    status, data = await _tokenize(ctx, body)
     tokens = data.get("tokens") if isinstance(data, dict) else None
     if tokens != b.prompt_token_ids:
         diff = token_diff(b.prompt_token_ids, tokens or [], decode=ctx.decode if ctx.has_reference else None,
                           expected_label="chat prompt_token_ids", actual_label="/tokenize tokens")
-        raise ctx.fail("E17", f"/tokenize (HTTP {status}) disagrees with the chat prompt at position "
-                              f"{diff.first_diff}", call, token_diff=diff)
+        raise ctx.fail(f"/tokenize (HTTP {status}) disagrees with the chat prompt at position "
+                       f"{diff.first_diff}", call, token_diff=diff)
 
 
 @check("E18")
-def max_tokens_clamped(ctx: Context) -> None:
+async def max_tokens_clamped(ctx: CheckContext) -> None:
     """A prompt that leaves a few tokens of room and a max_tokens far beyond it: clamp, do not refuse (§8.4).
 
     The prompt is sized from the endpoint's own prompt_token_ids (two calls), so no tokenizer is needed.
     """
-    limit = ctx.run(ctx.client.max_model_len())
+    limit = await ctx.client.max_model_len()
     if limit is None:
         raise CheckSkipped("GET /models reports no max_model_len; the room left is unknown")
     room = 8
 
-    def prompt_len(words: int) -> int:
-        call = ctx.run(ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=1))
-        return len(ctx.bundle("E18", call).prompt_token_ids)
-    longer = prompt_len(32)
-    per_word = (longer - prompt_len(16)) / 16
+    async def prompt_len(words: int) -> int:
+        call = await ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=1)
+        return len(ctx.bundle(call).prompt_token_ids)
+    longer = await prompt_len(32)
+    per_word = (longer - await prompt_len(16)) / 16
     if per_word <= 0:
         raise CheckSkipped("cannot size a prompt: repeating a word does not lengthen the prompt")
     words = 32 + int((limit - room - longer) / per_word)
     refused = f"max_tokens={limit} with a prompt that leaves about {room} tokens of room answered"
     try:
-        call = ctx.run(ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=limit))
+        call = await ctx.client.chat([{"role": "user", "content": "hello " * words}], max_tokens=limit)
     except EndpointError as exc:
-        raise ctx.fail("E18", f"{refused} HTTP {exc.status} instead of clamping to max_model_len - len(prompt)",
+        raise ctx.fail(f"{refused} HTTP {exc.status} instead of clamping to max_model_len - len(prompt)",
                        request=exc.request, response=exc.response) from None
     if call.incomplete:  # a 400 naming the context length: Gym drops the turn
-        raise ctx.fail("E18", f"{refused} HTTP 400 (context length) instead of clamping to max_model_len - "
-                              f"len(prompt)", call)
+        raise ctx.fail(f"{refused} HTTP 400 (context length) instead of clamping to max_model_len - "
+                       f"len(prompt)", call)
     bundle = call.bundle
     if bundle is not None and len(bundle.prompt_token_ids) + len(bundle.generation_token_ids) > limit:
-        raise ctx.fail("E18", f"prompt ({len(bundle.prompt_token_ids)}) + generation "
-                              f"({len(bundle.generation_token_ids)}) exceeds max_model_len {limit}", call)
+        raise ctx.fail(f"prompt ({len(bundle.prompt_token_ids)}) + generation "
+                       f"({len(bundle.generation_token_ids)}) exceeds max_model_len {limit}", call)
 
 
 @check("E19")
-def token_id_strings(ctx: Context) -> None:
-    call = ctx.first_turn()
+async def token_id_strings(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
     src = call.sources
     if src is None or src.logprob_ids is None:
-        raise ctx.fail("E19", f"logprob tokens are not 'token_id:N' with return_tokens_as_token_ids: "
-                              f"{(src.logprobs_problem if src else 'no choices')}", call)
+        raise ctx.fail(f"logprob tokens are not 'token_id:N' with return_tokens_as_token_ids: "
+                       f"{(src.logprobs_problem if src else 'no choices')}", call)
     if src.inline_prompt is not None and src.inline_generation is None:
-        raise ctx.fail("E19", "return_token_ids gave prompt_token_ids but null choices[0].token_ids", call)
+        raise ctx.fail("return_token_ids gave prompt_token_ids but null choices[0].token_ids", call)
 
 
 def _model_vocab_size(ctx: Context) -> int | None:
@@ -323,22 +321,22 @@ def _model_vocab_size(ctx: Context) -> int | None:
 
 
 @check("E23")
-def error_body_shape(ctx: Context) -> None:
+async def error_body_shape(ctx: CheckContext) -> None:
     """A malformed body (``messages`` not a list) answers 4xx with ``{"error": {"message", "type", "code"}}``
     (MAY: Gym matches error text, not shape; graded INFO)."""
-    body = {"model": ctx.run(ctx.client.resolve_model()), "messages": "not a list", "max_tokens": 1}
-    status, data = ctx.run(ctx.client.post_json(ctx.client.api + "/chat/completions", body))
+    body = {"model": await ctx.client.resolve_model(), "messages": "not a list", "max_tokens": 1}
+    status, data = await ctx.client.post_json(ctx.client.api + "/chat/completions", body)
     error = data.get("error") if isinstance(data, dict) else None
     missing = [k for k in ("message", "type", "code") if not isinstance(error, dict) or k not in error]
     if not 400 <= status < 500 or missing:
-        raise ctx.fail("E23", f"a malformed body answered HTTP {status} with "
-                              f"{'no error object' if not isinstance(error, dict) else 'error missing ' + str(missing)}"
-                              f" (OpenAI shape: {{\"error\": {{\"message\", \"type\", \"code\"}}}})",
+        raise ctx.fail(f"a malformed body answered HTTP {status} with "
+                       f"{'no error object' if not isinstance(error, dict) else 'error missing ' + str(missing)}"
+                       f" (OpenAI shape: {{\"error\": {{\"message\", \"type\", \"code\"}}}})",
                        request=body, response=data, curl=ctx.client.curl(ctx.client.api + "/chat/completions", body))
 
 
 @check("E25")
-def emitted_ids_accepted(ctx: Context) -> None:
+async def emitted_ids_accepted(ctx: CheckContext) -> None:
     """An id past the tokenizer but inside the model's vocabulary, carried back, is served, not refused.
 
     Models sample such padding rows (NVIDIA-NeMo/RL#237 saw 151708 on Qwen); a server that validates carried
@@ -351,22 +349,19 @@ def emitted_ids_accepted(ctx: Context) -> None:
                            f"({model_vocab}); needs a model config.json beside --tokenizer or --rescore-model")
     extra = tokenizer_size  # the first embedding row with no token: an id the model can sample
 
-    async def go():
+    try:
         r = ctx.rollout(max_tokens=4)
         r.user("Say hello.")
         text_ids = ref.encode("Hello")
         await r.replay(parse_generation(ref.decode(text_ids)), [*text_ids, extra, ref.eos])
         r.user("Thanks.")
         await r.generate(max_tokens=1)
-        return r.steps
-    try:
-        steps = ctx.run(go())
+        steps = r.steps
     except EndpointError as exc:
         if exc.refused:
-            evidence = ctx.endpoint_failure("E25", exc).evidence
+            evidence = ctx.endpoint_failure(exc).evidence
             evidence.verdict = (f"refused a carried generation holding id {extra}, which the model can emit "
                                 f"(vocab_size {model_vocab}, tokenizer length {tokenizer_size}): {exc}")
-            failure = CheckFailure("E25", evidence.verdict, evidence)
-            raise failure from None
+            raise CheckFailure(ctx.check_id, evidence.verdict, evidence) from None
         raise
-    ctx.assert_continuity("E25", steps, label=f"generation carrying model-only id {extra}")
+    ctx.assert_continuity(steps, label=f"generation carrying model-only id {extra}")

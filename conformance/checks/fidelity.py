@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..core import CheckSkipped, EndpointError, logprob_metrics
-from ._context import Context
+from ._context import CheckContext, Context
 from ._registry import check
 
 MULT_PROB_MAX, K3_MAX, TAU, TOL = 1.05, 1e-3, 0.6, 0.02
@@ -64,12 +64,12 @@ async def _rescore_generation(ctx: Context, bundle) -> list[float | None]:
     return (await _rescore(ctx, bundle.prompt_token_ids + bundle.generation_token_ids))[n:]
 
 
-def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
+async def _rescored_calls(ctx: CheckContext, key: str = "rescored-calls"):
     """Three sampled calls at τ=1 and, per call, (served, rescored) generation log probs; shared by M24 and E26
     (``key`` names the memo: R8 needs calls made after its refit)."""
     source = _rescore_source(ctx)
 
-    async def go():
+    async def probe():
         # three calls, more while they end too early to compare positions (up to six)
         questions = ("Describe the sea.", "List three animals.", "Say something.", "Name a city.", "Count to ten.",
                      "Describe a tree.")
@@ -79,12 +79,12 @@ def _rescored_calls(ctx: Context, check_id: str, key: str = "rescored-calls"):
             positions = sum(max(0, len(c.bundle.generation_token_ids) - 1) for c in calls if c.bundle is not None)
             if i >= 2 and positions >= 8:
                 break
-        pairs = []
-        for call in calls:
-            b = ctx.bundle(check_id, call)
-            pairs.append((list(b.generation_log_probs), await _rescore_generation(ctx, b)))
+        pairs = [None if c.bundle is None else (list(c.bundle.generation_log_probs),
+                                                 await _rescore_generation(ctx, c.bundle)) for c in calls]
         return calls, pairs
-    calls, pairs = ctx.cached(key, lambda: ctx.run(go()))
+    calls, pairs = await ctx.probe(key, probe)
+    for call in calls:
+        ctx.bundle(call)  # a call without a bundle fails the check asking (the memo is shared)
     if any(x is None for _, rescored in pairs for x in rescored):
         raise CheckSkipped("rescoring returned no log prob for some generated ids")
     return calls, pairs, source
@@ -101,16 +101,16 @@ def _off_policy(pairs: list[tuple[list[float], list[float]]]) -> tuple[dict, str
 
 
 @check("M24")
-def rescore_fidelity(ctx: Context) -> None:
-    calls, pairs, source = _rescored_calls(ctx, "M24")
+async def rescore_fidelity(ctx: CheckContext) -> None:
+    calls, pairs, source = await _rescored_calls(ctx)
     metrics, broken = _off_policy(pairs)
     if broken:
-        raise ctx.fail("M24", f"teacher-forced rescoring with {source} disagrees: {broken}", calls[-1],
+        raise ctx.fail(f"teacher-forced rescoring with {source} disagrees: {broken}", calls[-1],
                        metrics=metrics)
 
 
 @check("R8")
-def refit_followed(ctx: Context) -> None:
+async def refit_followed(ctx: CheckContext) -> None:
     """Refit through the framework's own hook, then M24's rescoring against the weights it was told to load.
 
     An endpoint that acknowledges a refit but keeps serving the old weights (a rank the reload RPC missed, a
@@ -119,15 +119,15 @@ def refit_followed(ctx: Context) -> None:
     path, url = ctx.target.rescore_model, ctx.target.refit_url
     if not (path and url):
         raise CheckSkipped("needs --refit-url (the endpoint's weight-refit hook) and --rescore-model (the weights)")
-    status, answer = ctx.run(ctx.client.post_json(url, {"path": path}))
+    status, answer = await ctx.client.post_json(url, {"path": path})
     if status != 200:
-        raise ctx.fail("R8", f"the refit hook answered HTTP {status}", request={"path": path}, response=answer,
+        raise ctx.fail(f"the refit hook answered HTTP {status}", request={"path": path}, response=answer,
                        curl=ctx.client.curl(url, {"path": path}))
-    calls, pairs, _ = _rescored_calls(ctx, "R8", key="rescored-after-refit")
+    calls, pairs, _ = await _rescored_calls(ctx, key="rescored-after-refit")
     metrics, broken = _off_policy(pairs)
     if broken:
-        raise ctx.fail("R8", f"after a refit to {path} (acknowledged: {str(answer)[:80]}), served log probs still "
-                              f"disagree with those weights: {broken}: stale weights", calls[-1], metrics=metrics)
+        raise ctx.fail(f"after a refit to {path} (acknowledged: {str(answer)[:80]}), served log probs still "
+                       f"disagree with those weights: {broken}: stale weights", calls[-1], metrics=metrics)
 
 
 def _hint(served: list[float], rescored: list[float]) -> str:
@@ -138,7 +138,7 @@ def _hint(served: list[float], rescored: list[float]) -> str:
 
 
 @check("E20")
-def processed_logprobs(ctx: Context) -> None:
+async def processed_logprobs(ctx: CheckContext) -> None:
     """Top-20 log probs of the first generated position at τ=1 predict the processed ones at τ=0.6.
 
     Raw-mode servers return the τ=1 values unchanged at τ=0.6 (D28). Comparing differences between tokens
@@ -155,7 +155,7 @@ def processed_logprobs(ctx: Context) -> None:
             raise CheckSkipped("the endpoint returned no top_logprobs; temperature semantics not observable")
         return {int(e["token"].split(":")[1]): e["logprob"] for e in content[0]["top_logprobs"]
                 if str(e.get("token", "")).startswith("token_id:")}
-    base, hot = ctx.run(top(1.0)), ctx.run(top(TAU))
+    base, hot = await top(1.0), await top(TAU)
     common = [t for t in hot if t in base]
     if len(common) < 2:
         raise CheckSkipped("fewer than two common top tokens between the two temperatures")
@@ -167,11 +167,11 @@ def processed_logprobs(ctx: Context) -> None:
     metrics = {"max_abs_diff_vs_processed": err_processed, "max_abs_diff_vs_raw": err_raw, "tokens": len(common),
                "temperature": TAU}
     if err_processed > TOL and err_raw <= TOL:
-        raise ctx.fail("E20", f"log probs at temperature {TAU} keep the τ=1 differences (max |Δ| {err_raw:.3f}), "
-                              f"not log_softmax(logits/τ) (max |Δ| {err_processed:.3f}): raw logprobs", metrics=metrics)
+        raise ctx.fail(f"log probs at temperature {TAU} keep the τ=1 differences (max |Δ| {err_raw:.3f}), "
+                       f"not log_softmax(logits/τ) (max |Δ| {err_processed:.3f}): raw logprobs", metrics=metrics)
     if err_processed > TOL:
-        raise ctx.fail("E20", f"log probs at temperature {TAU} match neither processed nor raw semantics "
-                              f"(max |Δ| {err_processed:.3f})", metrics=metrics)
+        raise ctx.fail(f"log probs at temperature {TAU} match neither processed nor raw semantics "
+                       f"(max |Δ| {err_processed:.3f})", metrics=metrics)
 
 
 def alignment_errors(pairs: list[tuple[list[float], list[float]]]) -> dict[int, float]:
@@ -187,19 +187,19 @@ ALIGN_MIN_ERR, ALIGN_RATIO = 0.2, 3.0
 
 
 @check("E26")
-def logprob_alignment(ctx: Context) -> None:
+async def logprob_alignment(ctx: CheckContext) -> None:
     """Not a tolerance question (that is M24): a log prob reported at the wrong position is a structural bundle
     defect. Rescoring matches in place on any honest endpoint and one position off on a shifted one."""
-    calls, pairs, source = _rescored_calls(ctx, "E26")
+    calls, pairs, source = await _rescored_calls(ctx)
     if sum(max(0, len(s) - 1) for s, _ in pairs) < 3:
         raise CheckSkipped("fewer than 3 generated positions after the first; alignment not observable")
     err = alignment_errors(pairs)
     shift = min((-1, 1), key=lambda d: err[d])
     if err[0] > ALIGN_MIN_ERR and err[shift] * ALIGN_RATIO < err[0]:
         where = "late (each belongs to the token before)" if shift == -1 else "early (each belongs to the token after)"
-        raise ctx.fail("E26", f"generation_log_probs are one position {where}: rescoring with {source} matches "
-                              f"at offset {shift:+d} (mean |Δ| {err[shift]:.3f}) and not in place (mean |Δ| "
-                              f"{err[0]:.3f})", calls[-1],
+        raise ctx.fail(f"generation_log_probs are one position {where}: rescoring with {source} matches "
+                       f"at offset {shift:+d} (mean |Δ| {err[shift]:.3f}) and not in place (mean |Δ| "
+                       f"{err[0]:.3f})", calls[-1],
                        metrics={"mean_abs_diff_offset_-1": err[-1], "mean_abs_diff_in_place": err[0],
                                 "mean_abs_diff_offset_+1": err[1]})
 
@@ -209,7 +209,7 @@ LIFTED_SHARE = 0.8       # ... provided (nearly) every position was lifted, as r
 
 
 @check("E13")
-def sampling_pin(ctx: Context) -> None:
+async def sampling_pin(ctx: CheckContext) -> None:
     """P25: a call with ``top_p`` left unset and one that sends ``top_k: 20`` are either refused or sampled from
     the full τ=1 distribution. Served log probs above the model's own mean the sampler truncated the vocabulary
     and renormalised: an unset ``top_p``/``top_k`` resolved from ``generation_config.json`` (vLLM's default), or
@@ -218,14 +218,11 @@ def sampling_pin(ctx: Context) -> None:
     source = _rescore_source(ctx)
     for label, tweak in probes:
         messages = [{"role": "user", "content": "Describe the sea."}]
-
-        async def go():
+        try:
             body = await ctx.client.body(messages, max_tokens=16, temperature=1.0)
             tweak(body)
             call = await ctx.client.chat(messages, raw_body=body)
-            return call, await _rescore_generation(ctx, ctx.bundle("E13", call))
-        try:
-            call, rescored = ctx.run(go())
+            rescored = await _rescore_generation(ctx, ctx.bundle(call))
         except EndpointError as exc:
             if exc.refused:
                 continue  # refused: the pin's other right answer
@@ -239,8 +236,8 @@ def sampling_pin(ctx: Context) -> None:
         # weights or misaligned log probs scatter both ways, so they are not mistaken for it here.
         lifted = sum(s - r > 1e-3 for s, r in pairs) / len(pairs)
         if gap > RENORMALISED_GAP and lifted >= LIFTED_SHARE:
-            raise ctx.fail("E13", f"with {label}, served log probs are {gap:+.2f} nats above the model's full τ=1 "
-                                  f"distribution ({source}): the sampler truncated and renormalised (top-k/top-p "
-                                  f"from generation_config.json or the request), off the training profile (P25)",
+            raise ctx.fail(f"with {label}, served log probs are {gap:+.2f} nats above the model's full τ=1 "
+                           f"distribution ({source}): the sampler truncated and renormalised (top-k/top-p "
+                           f"from generation_config.json or the request), off the training profile (P25)",
                            call, metrics={"mean_served_minus_model": gap, "share_lifted": lifted,
                                           "tokens": len(pairs)})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..client import Rollout, parse_generation
 from ..core import CheckSkipped, EndpointError, prefix_difference, token_diff
-from ._context import Context
+from ._context import CheckContext, Context
 from ._registry import check
 from .multiturn import _eos, _replay_text
 
@@ -15,23 +15,21 @@ SUMMARY = "[The assistant's earlier answer, summarised by the harness.]"
 
 
 @check("M6")
-def prefix_from_last_carrier(ctx: Context) -> None:
+async def prefix_from_last_carrier(ctx: CheckContext) -> None:
     """U → A1 (ids) → U → A2 (ids, a non-canonical split) → U → gen: the prefix is P2 + G2, read from the
     message-level fields of the *last* message carrying ids -- no out-of-band field is sent."""
     split = ctx.reference.splits[0] or ctx.reference.splits[1]
     if split is None:
         raise CheckSkipped("the tokenizer's vocabulary has no word with a non-canonical split")
 
-    async def go():
-        r = ctx.rollout(max_tokens=4)
-        r.user("Say hello.")
-        await _replay_text(ctx, r, "Hello there.")
-        r.user("Name a word.")
-        await r.replay(parse_generation(split.text), [*split.sampled, _eos(ctx)])
-        r.user("Thanks.")
-        await r.generate(max_tokens=1)
-        return r.steps
-    steps = ctx.run(go())
+    r = ctx.rollout(max_tokens=4)
+    r.user("Say hello.")
+    await _replay_text(ctx, r, "Hello there.")
+    r.user("Name a word.")
+    await r.replay(parse_generation(split.text), [*split.sampled, _eos(ctx)])
+    r.user("Thanks.")
+    await r.generate(max_tokens=1)
+    steps = r.steps
     first, last, final = (s.bundle for s in steps)
     want = last.prompt_token_ids + last.generation_token_ids
     pos = prefix_difference(want, final.prompt_token_ids)
@@ -42,36 +40,33 @@ def prefix_from_last_carrier(ctx: Context) -> None:
         if prefix_difference(older, final.prompt_token_ids) is None else "neither carried message's ids"
     diff = token_diff(want, final.prompt_token_ids, decode=ctx.reference.decode, prefix=True,
                       expected_label="P_2 + G_2 (last carrier)", actual_label="P_3")
-    raise ctx.fail("M6", f"turn 3 prompt is built from {whose}: it departs from P_2 + G_2 at position {pos}",
+    raise ctx.fail(f"turn 3 prompt is built from {whose}: it departs from P_2 + G_2 at position {pos}",
                    steps[-1].call, token_diff=diff)
 
 
 @check("M16")
-def edited_history(ctx: Context) -> None:
+async def edited_history(ctx: CheckContext) -> None:
     """P20: the harness replaces a generated assistant turn by a summary but keeps its ids. Refusing is right;
     serving the summary without claiming continuity is right (the trainer's contiguity check flags it);
     splicing the original ids back in silently trains on a history the environment never sent."""
-    async def go():
+    try:
         r = ctx.rollout(max_tokens=4)
         r.user("Describe the sea in one sentence.")
         await _replay_text(ctx, r, "The sea is wide, deep and restless under a grey sky.")
         _summarise_last_assistant(r)
         r.user("And the sky?")
         await r.generate(max_tokens=1)
-        return r
-    try:
-        r = ctx.run(go())
     except EndpointError as exc:
         if exc.refused:
             return  # refused loudly
-        raise ctx.endpoint_failure("M16", exc) from None
+        raise ctx.endpoint_failure(exc) from None
     call, before = r.steps[-1].call, r.steps[-2].bundle
     carried = before.prompt_token_ids + before.generation_token_ids
     served = call.bundle.prompt_token_ids
     if prefix_difference(carried, served) is None and SUMMARY not in ctx.reference.decode(served):
-        raise ctx.fail("M16", "an assistant turn edited after generation (summarised) was served as its original "
-                              "tokens: the prompt claims continuity with P_1 + G_1 and the environment's edit is "
-                              "gone (non-monotonic history neither refused nor flagged, P20)", call,
+        raise ctx.fail("an assistant turn edited after generation (summarised) was served as its original "
+                       "tokens: the prompt claims continuity with P_1 + G_1 and the environment's edit is "
+                       "gone (non-monotonic history neither refused nor flagged, P20)", call,
                        notes=[f"served prompt: {ctx.reference.decode(served)[-300:]!r}"])
 
 

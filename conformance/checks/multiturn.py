@@ -9,7 +9,7 @@ from typing import Any
 
 from ..client import Rollout, Step, parse_generation, tokenize_body
 from ..core import CheckSkipped, EndpointError, splice, token_diff
-from ._context import Context
+from ._context import CheckContext, Context
 from ._registry import check
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
@@ -36,33 +36,29 @@ def _tool_call_text(args_json: str, name: str = "get_weather") -> str:
 
 
 @check("M1", "sampled-rollout")
-def continuity_sampled(ctx: Context) -> None:
+async def continuity_sampled(ctx: CheckContext) -> None:
     """Three sampled calls (U gen U gen U gen): the endpoint's own generations carried back unchanged."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(max_tokens=24)
-        r.user("Name a colour.")
-        await r.generate()
-        r.user("And another one?")
-        await r.generate()
-        r.user("One more, then stop.")
-        await r.generate()
-        return r.steps
-    ctx.assert_continuity("M1", ctx.run(go()), label="sampled rollout")
+    r = ctx.rollout(max_tokens=24)
+    r.user("Name a colour.")
+    await r.generate()
+    r.user("And another one?")
+    await r.generate()
+    r.user("One more, then stop.")
+    await r.generate()
+    ctx.assert_continuity(r.steps, label="sampled rollout")
 
 
 @check("M1", "truncated-and-tool")
-def continuity_constructed(ctx: Context) -> None:
+async def continuity_constructed(ctx: CheckContext) -> None:
     """A truncated turn, then a tool turn: continuity must hold with and without the model's EOS."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=8)
-        r.user("What is the weather in Paris?")
-        await _replay_text(ctx, r, "Let me check the weath", eos=False)
-        r.user("Go on.")
-        await _replay_text(ctx, r, _tool_call_text('{"city": "Paris"}'))
-        r.tool_output("call_0", "18 degrees, sunny")
-        await r.generate()
-        return r.steps
-    ctx.assert_continuity("M1", ctx.run(go()), label="truncated + tool rollout")
+    r = ctx.rollout(tools=TOOLS, max_tokens=8)
+    r.user("What is the weather in Paris?")
+    await _replay_text(ctx, r, "Let me check the weath", eos=False)
+    r.user("Go on.")
+    await _replay_text(ctx, r, _tool_call_text('{"city": "Paris"}'))
+    r.tool_output("call_0", "18 degrees, sunny")
+    await r.generate()
+    ctx.assert_continuity(r.steps, label="truncated + tool rollout")
 
 
 def _splice_expectation(ctx: Context, before: Step, after: Step) -> list[int]:
@@ -75,7 +71,7 @@ def _splice_expectation(ctx: Context, before: Step, after: Step) -> list[int]:
     return splice(before.bundle.prompt_token_ids + before.bundle.generation_token_ids, tp, t, ref.eos)
 
 
-def _assert_spliced(ctx: Context, check_id: str, steps: list[Step], label: str, tier: str = "") -> None:
+def _assert_spliced(ctx: CheckContext, steps: list[Step], label: str, tier: str = "") -> None:
     for k in range(len(steps) - 1):
         want = _splice_expectation(ctx, steps[k], steps[k + 1])
         got = steps[k + 1].bundle.prompt_token_ids
@@ -83,232 +79,211 @@ def _assert_spliced(ctx: Context, check_id: str, steps: list[Step], label: str, 
             diff = token_diff(want, got, decode=ctx.reference.decode, expected_label="splice(M, TP, T, eos)",
                               actual_label=f"P_{k + 2}")
             verdict = f"{label}: turn {k + 2} prompt differs from the §7.4 splice at position {diff.first_diff}"
-            raise ctx.fail(check_id, verdict, steps[k + 1].call, token_diff=diff, tier=tier)
+            raise ctx.fail(verdict, steps[k + 1].call, token_diff=diff, tier=tier)
 
 
 @check("M2")
-def splice_exact(ctx: Context) -> None:
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=8)
-        r.user("Weather in Oslo?")
-        await _replay_text(ctx, r, _tool_call_text('{"city": "Oslo"}'))
-        r.tool_output("call_0", "-3 degrees")
-        await _replay_text(ctx, r, "It is cold: -3 degrees.")
-        r.user("Thanks!")
-        await r.generate()
-        return r.steps
-    _assert_spliced(ctx, "M2", ctx.run(go()), "tool rollout")
+async def splice_exact(ctx: CheckContext) -> None:
+    r = ctx.rollout(tools=TOOLS, max_tokens=8)
+    r.user("Weather in Oslo?")
+    await _replay_text(ctx, r, _tool_call_text('{"city": "Oslo"}'))
+    r.tool_output("call_0", "-3 degrees")
+    await _replay_text(ctx, r, "It is cold: -3 degrees.")
+    r.user("Thanks!")
+    await r.generate()
+    _assert_spliced(ctx, r.steps, "tool rollout")
 
 
 @check("M3")
-def bpe_canary(ctx: Context) -> None:
+async def bpe_canary(ctx: CheckContext) -> None:
     """P01/P02: a non-canonical split of a word, fed back as the previous generation."""
     merge, different = ctx.reference.splits
     cases = [(n, s) for n, s in (("merge", merge), ("different-split", different)) if s is not None]
     if not cases:
         raise CheckSkipped("no non-canonical split found in the tokenizer vocabulary")
     for name, split in cases:
-        async def go() -> list[Step]:
-            r = ctx.rollout(max_tokens=4)
-            r.user(f"Say exactly:{split.text}")
-            await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
-            r.user("Thanks.")
-            await r.generate(max_tokens=1)
-            return r.steps
-        steps = ctx.run(go())
-        ctx.assert_continuity("M3", steps, label=f"bpe {name} canary {split.text!r} sampled as {list(split.sampled)}")
+        r = ctx.rollout(max_tokens=4)
+        r.user(f"Say exactly:{split.text}")
+        await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
+        r.user("Thanks.")
+        await r.generate(max_tokens=1)
+        steps = r.steps
+        ctx.assert_continuity(steps, label=f"bpe {name} canary {split.text!r} sampled as {list(split.sampled)}")
         body = tokenize_body(steps[-1].call.request)
-        status, data = ctx.run(ctx.client.tokenize(body))
+        status, data = await ctx.client.tokenize(body)
         if status == 200 and isinstance(data, dict):
             expected = steps[0].bundle.prompt_token_ids + steps[0].bundle.generation_token_ids
             tokens = data.get("tokens") or []
             if tokens[:len(expected)] != expected:
                 diff = token_diff(expected, tokens, decode=ctx.reference.decode, prefix=True,
                                   expected_label="P_1 + G_1", actual_label="/tokenize tokens")
-                raise ctx.fail("M3", f"/tokenize re-tokenized the {name} canary at position {diff.first_diff}",
+                raise ctx.fail(f"/tokenize re-tokenized the {name} canary at position {diff.first_diff}",
                                request=body, response=data, token_diff=diff)
 
 
 @check("M4")
-def tool_call_bytes(ctx: Context) -> None:
+async def tool_call_bytes(ctx: CheckContext) -> None:
     """P08: non-template spacing and key order in the model's tool call must survive verbatim."""
     text = '<tool_call>\n{"arguments":{"unit": "C","city":  "Rome"}, "name":"get_weather"}\n</tool_call>'
 
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=4)
-        r.user("Weather in Rome, in Celsius?")
-        await _replay_text(ctx, r, text)
-        r.tool_output("call_0", "21 C")
-        await r.generate(max_tokens=1)
-        return r.steps
-    ctx.assert_continuity("M4", ctx.run(go()), label="tool call with model-specific JSON bytes")
+    r = ctx.rollout(tools=TOOLS, max_tokens=4)
+    r.user("Weather in Rome, in Celsius?")
+    await _replay_text(ctx, r, text)
+    r.tool_output("call_0", "21 C")
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label="tool call with model-specific JSON bytes")
 
 
 @check("M5", "across-user")
-def reasoning_across_user(ctx: Context) -> None:
+async def reasoning_across_user(ctx: CheckContext) -> None:
     """P05: reasoning of an earlier turn stays in the served prompt after a new user turn."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(max_tokens=4)
-        r.user("What is 2+2?")
-        await _replay_text(ctx, r, "<think>\nTwo plus two makes four.\n</think>\n\nIt is 4.")
-        r.user("And 3+3?")
-        await r.generate(max_tokens=1)
-        return r.steps
-    ctx.assert_continuity("M5", ctx.run(go()), label="reasoning across a user turn")
+    r = ctx.rollout(max_tokens=4)
+    r.user("What is 2+2?")
+    await _replay_text(ctx, r, "<think>\nTwo plus two makes four.\n</think>\n\nIt is 4.")
+    r.user("And 3+3?")
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label="reasoning across a user turn")
 
 
 @check("M5", "across-tools")
-def reasoning_across_tools(ctx: Context) -> None:
+async def reasoning_across_tools(ctx: CheckContext) -> None:
     """P07: U → A(think + tool call) → T → A(think + tool call) → T → gen."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=4)
-        r.user("Compare the weather in Rome and Oslo.")
-        await _replay_text(ctx, r, "<think>\nFirst Rome.\n</think>\n\n" + _tool_call_text('{"city": "Rome"}'))
-        r.tool_output("call_0", "21 C")
-        await _replay_text(ctx, r, "<think>\nNow Oslo.\n</think>\n\n" + _tool_call_text('{"city": "Oslo"}'))
-        r.tool_output("call_0", "-3 C")
-        await r.generate(max_tokens=1)
-        return r.steps
-    ctx.assert_continuity("M5", ctx.run(go()), label="reasoning across tool turns")
+    r = ctx.rollout(tools=TOOLS, max_tokens=4)
+    r.user("Compare the weather in Rome and Oslo.")
+    await _replay_text(ctx, r, "<think>\nFirst Rome.\n</think>\n\n" + _tool_call_text('{"city": "Rome"}'))
+    r.tool_output("call_0", "21 C")
+    await _replay_text(ctx, r, "<think>\nNow Oslo.\n</think>\n\n" + _tool_call_text('{"city": "Oslo"}'))
+    r.tool_output("call_0", "-3 C")
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label="reasoning across tool turns")
 
 
 @check("M11")
-def truncated_turn(ctx: Context) -> None:
+async def truncated_turn(ctx: CheckContext) -> None:
     """P04: after a turn cut by max_tokens, exactly one end-of-turn token follows the sampled ids."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(max_tokens=4)
-        r.user("Tell me a long story.")
-        await _replay_text(ctx, r, "Once upon a time there was a ti", eos=False)
-        r.user("Continue.")
-        await r.generate(max_tokens=1)
-        return r.steps
-    steps = ctx.run(go())
-    ctx.assert_continuity("M11", steps, label="truncated turn")
+    r = ctx.rollout(max_tokens=4)
+    r.user("Tell me a long story.")
+    await _replay_text(ctx, r, "Once upon a time there was a ti", eos=False)
+    r.user("Continue.")
+    await r.generate(max_tokens=1)
+    steps = r.steps
+    ctx.assert_continuity(steps, label="truncated turn")
     m = steps[0].bundle.prompt_token_ids + steps[0].bundle.generation_token_ids
     served, eos = steps[1].bundle.prompt_token_ids, _eos(ctx)
     after = served[len(m):len(m) + 2]
     if not after or after[0] != eos or (len(after) > 1 and after[1] == eos):
         diff = token_diff(m + [eos], served, decode=ctx.reference.decode, prefix=True,
                           expected_label="P_1 + G_1 + EOS", actual_label="P_2")
-        raise ctx.fail("M11", f"after the truncated turn the prompt continues with {after}, expected exactly one "
-                              f"EOS {eos}", steps[1].call, token_diff=diff)
+        raise ctx.fail(f"after the truncated turn the prompt continues with {after}, expected exactly one "
+                       f"EOS {eos}", steps[1].call, token_diff=diff)
 
 
 @check("M12")
-def turn_separator(ctx: Context) -> None:
+async def turn_separator(ctx: CheckContext) -> None:
     """P03: the tokens after the model's EOS are the template's separator, exactly once."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=4)
-        r.user("Weather in Lima?")
-        await _replay_text(ctx, r, _tool_call_text('{"city": "Lima"}'))
-        r.tool_output("call_0", "25 C")
-        await r.generate(max_tokens=1)
-        return r.steps
-    steps = ctx.run(go())
-    ctx.assert_continuity("M12", steps, label="tool turn boundary")
+    r = ctx.rollout(tools=TOOLS, max_tokens=4)
+    r.user("Weather in Lima?")
+    await _replay_text(ctx, r, _tool_call_text('{"city": "Lima"}'))
+    r.tool_output("call_0", "25 C")
+    await r.generate(max_tokens=1)
+    steps = r.steps
+    ctx.assert_continuity(steps, label="tool turn boundary")
     want = _splice_expectation(ctx, steps[0], steps[1])
     n = len(steps[0].bundle.prompt_token_ids) + len(steps[0].bundle.generation_token_ids)
     got = steps[1].bundle.prompt_token_ids
     if got[n:n + 3] != want[n:n + 3]:
         diff = token_diff(want, got, decode=ctx.reference.decode, expected_label="reference boundary",
                           actual_label="P_2")
-        raise ctx.fail("M12", f"after the model's end token the prompt has {got[n:n + 3]}, the template has "
-                              f"{want[n:n + 3]} (separator missing or doubled)", steps[1].call, token_diff=diff)
+        raise ctx.fail(f"after the model's end token the prompt has {got[n:n + 3]}, the template has "
+                       f"{want[n:n + 3]} (separator missing or doubled)", steps[1].call, token_diff=diff)
 
 
 @check("M13")
-def tokenize_multiturn(ctx: Context) -> None:
+async def tokenize_multiturn(ctx: CheckContext) -> None:
     """P17 with carried ids: a non-canonical previous generation (when a tokenizer is given) makes a
     /tokenize that skips the splice visible."""
     split = ctx.reference.splits[0] if ctx.has_reference else None
 
-    async def go() -> list[Step]:
-        r = ctx.rollout(max_tokens=8)
-        r.user("Name a fruit.")
-        if split is not None:  # a constructed turn that ends on EOS: the verdict must not depend on sampling
-            await _replay_text(ctx, r, "A pear.")
-        else:
-            await r.generate()
-        r.user("Another?")
-        if split is not None:
-            await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
-            r.user("Thanks.")
-        await r.generate(max_tokens=1)
-        return r.steps
-    steps = ctx.run(go())
+    r = ctx.rollout(max_tokens=8)
+    r.user("Name a fruit.")
+    if split is not None:  # a constructed turn that ends on EOS: the verdict must not depend on sampling
+        await _replay_text(ctx, r, "A pear.")
+    else:
+        await r.generate()
+    r.user("Another?")
+    if split is not None:
+        await r.replay(parse_generation(split.text), list(split.sampled) + [_eos(ctx)])
+        r.user("Thanks.")
+    await r.generate(max_tokens=1)
+    steps = r.steps
     body = tokenize_body(steps[-1].call.request)
-    status, data = ctx.run(ctx.client.tokenize(body))
+    status, data = await ctx.client.tokenize(body)
     if status in (404, 405, 501):
         raise CheckSkipped(f"/tokenize not served (HTTP {status})")
     tokens = data.get("tokens") if isinstance(data, dict) else None
     if tokens != steps[-1].bundle.prompt_token_ids:
         diff = token_diff(steps[-1].bundle.prompt_token_ids, tokens or [], expected_label="chat prompt_token_ids",
                           actual_label="/tokenize tokens", decode=ctx.decode if ctx.has_reference else None)
-        raise ctx.fail("M13", f"multi-turn /tokenize with carried ids differs from chat at position "
-                              f"{diff.first_diff}", request=body, response=data, token_diff=diff)
+        raise ctx.fail(f"multi-turn /tokenize with carried ids differs from chat at position "
+                       f"{diff.first_diff}", request=body, response=data, token_diff=diff)
 
 
 @check("M14")
-def assistant_without_ids(ctx: Context) -> None:
+async def assistant_without_ids(ctx: CheckContext) -> None:
     """P18: U → A1(ids, tool call) → T → A2(no ids) → U → gen: refuse, or serve every message."""
-    r = ctx.rollout(tools=TOOLS, max_tokens=4)
-
-    async def go():
+    try:
+        r = ctx.rollout(tools=TOOLS, max_tokens=4)
         r.user("Weather in Cairo?")
         await _replay_text(ctx, r, _tool_call_text('{"city": "Cairo"}'))
         r.tool_output("call_0", "thirty-five degrees")
         r.items.append({"type": "message", "role": "assistant",
                         "content": [{"type": "output_text", "text": "Sorry, the harness summarised this."}]})
         r.user("Say it in Fahrenheit.")
-        return await ctx.client.chat(r.messages(), tools=TOOLS, max_tokens=1)
-    try:
-        call = ctx.run(go())
+        call = await ctx.client.chat(r.messages(), tools=TOOLS, max_tokens=1)
     except EndpointError as exc:
         if exc.refused:
             return  # refused loudly: allowed
         raise
     if call.bundle is None:
-        raise ctx.fail("M14", f"no token bundle: {call.metadata_error}", call)
+        raise ctx.fail(f"no token bundle: {call.metadata_error}", call)
     served = ctx.reference.decode(call.bundle.prompt_token_ids)
     missing = [t for t in ("thirty-five degrees", "Sorry, the harness summarised this.", "Say it in Fahrenheit.")
                if t not in served]
     if missing:
-        raise ctx.fail("M14", f"served prompt silently dropped messages: {missing}", call,
+        raise ctx.fail(f"served prompt silently dropped messages: {missing}", call,
                        notes=[f"served prompt: {served[-400:]!r}"])
 
 
 @check("M15")
-def empty_prefix_ids(ctx: Context) -> None:
+async def empty_prefix_ids(ctx: CheckContext) -> None:
     """P19: empty carried lists / required_prefix_token_ids=[] → error, or the plain template render."""
-    async def go(variant: str):
+    for variant in ("empty-lists", "required_prefix"):
         r = ctx.rollout(max_tokens=4)
         r.user("Hi.")
         r.items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}],
                         "prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []})
         r.user("How are you?")
         extra: dict[str, Any] = {"required_prefix_token_ids": []} if variant == "required_prefix" else {}
-        return await ctx.client.chat(r.messages(), max_tokens=1, **extra)
-    for variant in ("empty-lists", "required_prefix"):
         try:
-            call = ctx.run(go(variant))
+            call = await ctx.client.chat(r.messages(), max_tokens=1, **extra)
         except EndpointError as exc:
             if exc.refused:
                 continue  # a loud error is one of the two allowed answers
             raise
         if call.bundle is None:
-            raise ctx.fail("M15", f"{variant}: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
+            raise ctx.fail(f"{variant}: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
         if ctx.has_reference:
             req = call.request
             want = ctx.reference.render(req["messages"], **(req.get("chat_template_kwargs") or {}))
             if call.bundle.prompt_token_ids != want:
                 diff = token_diff(want, call.bundle.prompt_token_ids, decode=ctx.reference.decode,
                                   expected_label="template render (fallback)", actual_label="prompt_token_ids")
-                raise ctx.fail("M15", f"{variant}: served prompt is neither an error nor the template fallback "
-                                      f"(differs at {diff.first_diff})", call, token_diff=diff)
-    _empty_after_carried(ctx)
+                raise ctx.fail(f"{variant}: served prompt is neither an error nor the template fallback "
+                               f"(differs at {diff.first_diff})", call, token_diff=diff)
+    await _empty_after_carried(ctx)
 
 
-def _empty_after_carried(ctx: Context) -> None:
+async def _empty_after_carried(ctx: CheckContext) -> None:
     """P19 with history: empty lists after a turn that carries real (non-canonical) ids.
 
     Treating ``[]`` as the prefix source silently drops the earlier carried ids, and the served prompt
@@ -318,7 +293,7 @@ def _empty_after_carried(ctx: Context) -> None:
     if merge is None:
         return
 
-    async def go():
+    try:
         r = ctx.rollout(max_tokens=4)
         r.user(f"Say exactly:{merge.text}")
         first = await r.replay(parse_generation(merge.text), list(merge.sampled) + [_eos(ctx)])
@@ -326,87 +301,78 @@ def _empty_after_carried(ctx: Context) -> None:
         r.items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}],
                         "prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []})
         r.user("How are you?")
-        return first, await ctx.client.chat(r.messages(), max_tokens=1)
-    try:
-        first, call = ctx.run(go())
+        call = await ctx.client.chat(r.messages(), max_tokens=1)
     except EndpointError as exc:
         if exc.refused:
             return
         raise
     if call.bundle is None:
-        raise ctx.fail("M15", f"after-carried: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
+        raise ctx.fail(f"after-carried: HTTP {call.status} without a token bundle: {call.metadata_error}", call)
     expected = first.bundle.prompt_token_ids + first.bundle.generation_token_ids
     served = call.bundle.prompt_token_ids
     if served[:len(expected)] != expected:
         diff = token_diff(expected, served, decode=ctx.reference.decode, prefix=True,
                           expected_label="P_1 + G_1 (carried before the empty lists)", actual_label="prompt_token_ids")
-        raise ctx.fail("M15", f"after-carried: empty id lists displaced the earlier carried prefix; the served prompt "
-                              f"is an un-spliced render presented as corrected (differs at {diff.first_diff})",
+        raise ctx.fail(f"after-carried: empty id lists displaced the earlier carried prefix; the served prompt "
+                       f"is an un-spliced render presented as corrected (differs at {diff.first_diff})",
                        call, token_diff=diff)
 
 
 @check("M19")
-def parallel_tool_results(ctx: Context) -> None:
+async def parallel_tool_results(ctx: CheckContext) -> None:
     """P10: two tool calls, two consecutive tool results → one tool turn; continuity kept."""
     text = _tool_call_text('{"city": "Rome"}') + "\n" + _tool_call_text('{"city": "Oslo"}')
 
-    async def go() -> list[Step]:
-        r = ctx.rollout(tools=TOOLS, max_tokens=4)
-        r.user("Weather in Rome and Oslo?")
-        await _replay_text(ctx, r, text)
-        r.tool_output("call_0", "21 C")
-        r.tool_output("call_1", "-3 C")
-        await r.generate(max_tokens=1)
-        return r.steps
-    steps = ctx.run(go())
-    ctx.assert_continuity("M19", steps, label="parallel tool results")
-    _assert_spliced(ctx, "M19", steps, "parallel tool results")
+    r = ctx.rollout(tools=TOOLS, max_tokens=4)
+    r.user("Weather in Rome and Oslo?")
+    await _replay_text(ctx, r, text)
+    r.tool_output("call_0", "21 C")
+    r.tool_output("call_1", "-3 C")
+    await r.generate(max_tokens=1)
+    steps = r.steps
+    ctx.assert_continuity(steps, label="parallel tool results")
+    _assert_spliced(ctx, steps, "parallel tool results")
 
 
 @check("M23")
-def empty_think_block(ctx: Context) -> None:
+async def empty_think_block(ctx: CheckContext) -> None:
     """P06: an answer without reasoning, then a user turn; with thinking off the generation prompt ends in an
     empty think block that Qwen3-style templates drop from history."""
-    async def go() -> list[Step]:
-        r = ctx.rollout(max_tokens=4)
-        r.user("Say hello.")
-        await _replay_text(ctx, r, "Hello there.")
-        r.user("Again, please.")
-        await r.generate(max_tokens=1)
-        return r.steps
-    ctx.assert_continuity("M23", ctx.run(go()), label="answer without reasoning, then a user turn")
+    r = ctx.rollout(max_tokens=4)
+    r.user("Say hello.")
+    await _replay_text(ctx, r, "Hello there.")
+    r.user("Again, please.")
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label="answer without reasoning, then a user turn")
 
 
 @check("M20")
-def reasoning_field_names(ctx: Context) -> None:
+async def reasoning_field_names(ctx: CheckContext) -> None:
     """P11: the same turn sent with reasoning as reasoning_content, as reasoning, or inline <think> is served
     identically (the carried ids decide)."""
-    async def go() -> dict[str, list[int]]:
-        r = ctx.rollout(max_tokens=4)
-        r.user("What is 3+4?")
-        await _replay_text(ctx, r, "<think>\nThree plus four.\n</think>\n\nIt is 7.")
-        r.user("Thanks.")
-        base = r.messages()
-        served = {}
-        for variant in ("reasoning_content", "reasoning", "inline"):
-            msgs = [dict(m) for m in base]
-            a = msgs[1]
-            text = a.pop("reasoning_content", None) or a.get("reasoning")
-            a.pop("reasoning", None)
-            if variant == "inline":
-                a["content"] = f"<think>\n{text}\n</think>\n\n{a['content']}"
-            else:
-                a[variant] = text
-            call = await ctx.client.chat(msgs, max_tokens=1, chat_template_kwargs=r.params.get("chat_template_kwargs"))
-            if call.bundle is None:
-                raise ctx.fail("M20", f"{variant}: no token bundle: {call.metadata_error}", call)
-            served[variant] = (call, call.bundle.prompt_token_ids)
-        return served
-    served = ctx.run(go())
+    r = ctx.rollout(max_tokens=4)
+    r.user("What is 3+4?")
+    await _replay_text(ctx, r, "<think>\nThree plus four.\n</think>\n\nIt is 7.")
+    r.user("Thanks.")
+    base = r.messages()
+    served = {}
+    for variant in ("reasoning_content", "reasoning", "inline"):
+        msgs = [dict(m) for m in base]
+        a = msgs[1]
+        text = a.pop("reasoning_content", None) or a.get("reasoning")
+        a.pop("reasoning", None)
+        if variant == "inline":
+            a["content"] = f"<think>\n{text}\n</think>\n\n{a['content']}"
+        else:
+            a[variant] = text
+        call = await ctx.client.chat(msgs, max_tokens=1, chat_template_kwargs=r.params.get("chat_template_kwargs"))
+        if call.bundle is None:
+            raise ctx.fail(f"{variant}: no token bundle: {call.metadata_error}", call)
+        served[variant] = (call, call.bundle.prompt_token_ids)
     (_, want), *others = served.values()
     for variant, (call, got) in list(served.items())[1:]:
         if got != want:
             diff = token_diff(want, got, decode=ctx.decode if ctx.has_reference else None,
                               expected_label="served with reasoning_content", actual_label=f"served with {variant}")
-            raise ctx.fail("M20", f"reasoning sent as {variant} is served differently from reasoning_content at "
-                                  f"position {diff.first_diff}", call, token_diff=diff)
+            raise ctx.fail(f"reasoning sent as {variant} is served differently from reasoning_content at "
+                           f"position {diff.first_diff}", call, token_diff=diff)

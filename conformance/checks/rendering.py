@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import CheckSkipped, EndpointError, token_diff
-from ._context import Context
+from ._context import CheckContext, Context
 from ._registry import check
 
 
 @check("E8")
-def first_turn_prompt(ctx: Context) -> None:
-    call = ctx.first_turn()
-    b = ctx.bundle("E8", call)
+async def first_turn_prompt(ctx: CheckContext) -> None:
+    call = await ctx.first_turn()
+    b = ctx.bundle(call)
     want = ctx.reference.render(call.request["messages"], **(call.request.get("chat_template_kwargs") or {}))
     if b.prompt_token_ids != want:
         diff = token_diff(want, b.prompt_token_ids, decode=ctx.reference.decode, expected_label="reference render",
                           actual_label="prompt_token_ids")
-        raise ctx.fail("E8", f"first-turn prompt differs from the reference render at position {diff.first_diff}",
+        raise ctx.fail(f"first-turn prompt differs from the reference render at position {diff.first_diff}",
                        call, token_diff=diff)
 
 
@@ -28,7 +28,7 @@ SYSTEM_LED: list[list[dict[str, Any]]] = [
 
 
 @check("E24")
-def system_only_prompts(ctx: Context) -> None:
+async def system_only_prompts(ctx: CheckContext) -> None:
     """P28: ``[system]`` and ``[system, user]`` get a clear 4xx error or exactly the reference render."""
     kwargs = ctx.client.chat_template_kwargs or {}
     for messages in SYSTEM_LED:
@@ -40,20 +40,20 @@ def system_only_prompts(ctx: Context) -> None:
         except Exception as exc:  # noqa: BLE001 - the template itself refuses (raise_exception): note why
             want, refused = None, f"{type(exc).__name__}: {exc}"
         try:
-            call = ctx.run(ctx.client.chat(messages, max_tokens=1))
+            call = await ctx.client.chat(messages, max_tokens=1)
         except EndpointError as exc:
             if exc.refused:
                 continue  # a clear error is one of the two right answers
             if exc.status is None:
-                raise ctx.endpoint_failure("E24", exc) from None
-            raise ctx.fail("E24", f"{roles} answered HTTP {exc.status}, neither a clear 4xx error nor a render",
+                raise ctx.endpoint_failure(exc) from None
+            raise ctx.fail(f"{roles} answered HTTP {exc.status}, neither a clear 4xx error nor a render",
                            request=exc.request, response=exc.response) from None
-        b = ctx.bundle("E24", call)
+        b = ctx.bundle(call)
         if want is None:
-            raise ctx.fail("E24", f"{roles}: the reference template refuses it ({refused[:160]}) but the endpoint "
-                                  f"served a prompt of its own instead of a clear error", call)
+            raise ctx.fail(f"{roles}: the reference template refuses it ({refused[:160]}) but the endpoint "
+                           f"served a prompt of its own instead of a clear error", call)
         if b.prompt_token_ids != want:
             diff = token_diff(want, b.prompt_token_ids, decode=ctx.reference.decode,
                               expected_label="reference render", actual_label="prompt_token_ids")
-            raise ctx.fail("E24", f"{roles} prompt differs from the reference render at position {diff.first_diff}",
+            raise ctx.fail(f"{roles} prompt differs from the reference render at position {diff.first_diff}",
                            call, token_diff=diff)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..client import Step, to_messages, to_output_items
 from ..core import CheckSkipped, EndpointError
-from ._context import Context
+from ._context import CheckContext, Context
 from ._reference import Reference
 from ._registry import check
 
@@ -62,20 +62,20 @@ async def _send_back(ctx: Context, ids: list[int], form: str) -> list[Step]:
 
 
 @check("M28")
-def own_generation_accepted(ctx: Context) -> None:
+async def own_generation_accepted(ctx: CheckContext) -> None:
     ref = ctx.reference
     if ref.eos is None:
         raise CheckSkipped("the reference tokenizer defines no eos_token_id")
     for name, ids in generations(ref).items():
         for form in FORMS:
             try:
-                steps = ctx.run(_send_back(ctx, ids, form))
+                steps = await _send_back(ctx, ids, form)
             except EndpointError as exc:
                 if not exc.refused:
                     raise
                 verdict = (f"false refusal: the endpoint refused its own generation ({name}) sent back {form}: "
                            f"HTTP {exc.status} {str(exc)[:160]}")
-                raise ctx.fail("M28", verdict, request=exc.request, response=exc.response,
+                raise ctx.fail(verdict, request=exc.request, response=exc.response,
                                notes=[f"generation ids {ids + [ref.eos]}", f"decoded {ref.decode(ids)!r}"]) from None
-            ctx.assert_continuity("M28", steps, label=f"own generation ({name}) sent back {form}")
+            ctx.assert_continuity(steps, label=f"own generation ({name}) sent back {form}")
 

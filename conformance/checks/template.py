@@ -9,7 +9,7 @@ from typing import Any
 
 from ..client import parse_generation
 from ..core import CheckInfo, Evidence
-from ._context import Context
+from ._context import CheckContext, Context
 from ._reference import Reference
 from ._registry import check
 
@@ -50,16 +50,16 @@ def prefix_breaks(ref: Reference) -> dict[str, str]:
 
 
 @check("T1")
-def prefix_preserving(ctx: Context) -> None:
+async def prefix_preserving(ctx: CheckContext) -> None:
     breaks = prefix_breaks(ctx.reference)
     if breaks:
         verdict = f"template is not prefix-preserving for {len(breaks)} of {len(SHAPES)} shapes " \
                   f"({', '.join(breaks)}): the server's splice must absorb these"
-        raise CheckInfo("T1", verdict, Evidence(verdict=verdict, notes=[f"{k}: {v}" for k, v in breaks.items()]))
+        raise CheckInfo(ctx.check_id, verdict, Evidence(verdict=verdict, notes=[f"{k}: {v}" for k, v in breaks.items()]))
 
 
 @check("M17")
-def eos_is_end_of_turn(ctx: Context) -> None:
+async def eos_is_end_of_turn(ctx: CheckContext) -> None:
     ref = ctx.reference
     eos = ref.tok.eos_token
     prompt = ref.render_text([_U], add_generation_prompt=True)
@@ -68,11 +68,11 @@ def eos_is_end_of_turn(ctx: Context) -> None:
     if not eos or ("Hi!" + eos) not in span:
         verdict = f"eos_token {eos!r} (id {ref.eos}) does not close the assistant turn: the template renders " \
                   f"{span[:40]!r} after the generation prompt"
-        raise ctx.fail("M17", verdict, notes=[f"tokenizer: {ref.name}"])
+        raise ctx.fail(verdict, notes=[f"tokenizer: {ref.name}"])
 
 
 @check("T2")
-def separator_consistent(ctx: Context) -> None:
+async def separator_consistent(ctx: CheckContext) -> None:
     """The token after an assistant's EOS must be the one after a user's EOS (D04: dropped ``\\n``)."""
     ref = ctx.reference
     if ref.eos is None:
@@ -90,22 +90,22 @@ def separator_consistent(ctx: Context) -> None:
         verdict = f"after a user turn's EOS the template has {after_user} " \
                   f"({ref.decode(after_user)!r}) but after an assistant's EOS {after_assistant} " \
                   f"({ref.decode(after_assistant)!r}): inconsistent turn separator"
-        raise ctx.fail("T2", verdict)
+        raise ctx.fail(verdict)
 
 
 @check("T3")
-def tool_call_roundtrip(ctx: Context) -> None:
+async def tool_call_roundtrip(ctx: CheckContext) -> None:
     """A hermes-format call, parsed the way the server parses it, must re-render with the same bytes."""
     ref = ctx.reference
     rendered = ref.render_text([_U, _assistant(_CALL)], add_generation_prompt=False)
     if _CALL not in rendered:
         verdict = f"tool call re-rendered with different bytes: model wrote {_CALL!r}, template renders " \
                   f"{rendered[len(ref.render_text([_U], add_generation_prompt=True)):][:120]!r}"
-        raise ctx.fail("T3", verdict)
+        raise ctx.fail(verdict)
 
 
 @check("M18")
-def tool_args_string(ctx: Context) -> None:
+async def tool_args_string(ctx: CheckContext) -> None:
     """Arguments as the OpenAI JSON string must render like the same arguments given as an object."""
     ref = ctx.reference
     as_string = {"role": "assistant", "content": None, "tool_calls": [
@@ -115,9 +115,9 @@ def tool_args_string(ctx: Context) -> None:
     try:
         s = ref.render_text([_U, as_string], add_generation_prompt=False)
     except Exception as exc:  # noqa: BLE001 - a template error on string arguments is exactly D21
-        raise ctx.fail("M18", f"template fails on JSON-string arguments: {type(exc).__name__}: {exc}") from None
+        raise ctx.fail(f"template fails on JSON-string arguments: {type(exc).__name__}: {exc}") from None
     o = ref.render_text([_U, as_object], add_generation_prompt=False)
     if s != o:
         at = next((i for i, (a, b) in enumerate(zip(s, o)) if a != b), min(len(s), len(o)))
-        raise ctx.fail("M18", f"JSON-string arguments render as {s[at:at + 40]!r}, the object as "
-                              f"{o[at:at + 40]!r} (per-character or double-encoded)")
+        raise ctx.fail(f"JSON-string arguments render as {s[at:at + 40]!r}, the object as "
+                       f"{o[at:at + 40]!r} (per-character or double-encoded)")

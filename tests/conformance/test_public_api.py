@@ -20,8 +20,8 @@ def test_client_api():
 
 
 def test_checks_api():
-    assert sorted(conformance.checks.__all__) == sorted(["CHECKS", "Context", "Reference", "Split", "Target",
-                                                         "check", "run_check"])
+    assert sorted(conformance.checks.__all__) == sorted(["CHECKS", "CheckContext", "Context", "Reference", "Split",
+                                                         "Target", "arun_check", "check", "run_check"])
 
 
 def test_core_imports_nothing_else_from_the_package():

@@ -24,7 +24,7 @@ def _suite(pytester, url, tokenizer, *args):
 def test_stock_vllm_bundle_checks_pass_through_the_native_source(stock_vllm_qwen3, runner):
     ctx = Context(Target(stock_vllm_qwen3 + "/v1", tokenizer=QWEN3), runner)
     try:
-        assert ctx.first_turn().bundle.source == "inline"  # top-level prompt_token_ids + choices[0].token_ids
+        assert ctx.run(ctx.bind("E3").first_turn()).bundle.source == "inline"  # top-level prompt_token_ids + choices[0].token_ids
         for check_id in ("E3", "E4", "E5", "E6", "E17", "E19"):
             run_check(ctx, check_id)
     finally:
