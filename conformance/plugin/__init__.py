@@ -4,6 +4,9 @@ Inert without ``--endpoint`` (or the ``conformance_endpoints`` ini key): options
 happens. With it, the plugin adds the suite module to the collection, grades results by tier (SHOULD failures
 become "non-strict" xfails unless ``--conformance-strict``), and writes ``report.json`` + ``junit.xml``.
 Exit codes: 0 every MUST passed, 1 a check failed, 2 could not run (endpoint unreachable, bad options).
+
+This subpackage is the harness's pytest edge: the hooks and fixtures here, tier grading in ``_grading``,
+the report.json document in ``_reporting``, and ``gym-conformance run`` (``cli``), which calls ``pytest.main``.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 
 import pytest
 
-SUITE = Path(__file__).parent / "suite" / "test_conformance.py"
+SUITE = Path(__file__).parents[1] / "suite" / "test_conformance.py"
 _KEY = pytest.StashKey["_Session"]()
 
 
@@ -90,8 +93,8 @@ class _Session:
 
     def context(self, endpoint: str):
         if endpoint not in self.contexts:
-            from .checks import Context, Target
-            from .client import Runner
+            from ..checks import Context, Target
+            from ..client import Runner
             self.runner = self.runner or Runner()
             ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
                                  strict=self.strict, timeout=self.timeout, rescore_model=self.rescore_model,
@@ -132,12 +135,12 @@ def pytest_configure(config: pytest.Config) -> None:
     endpoints = config.getoption("endpoint") or config.getini("conformance_endpoints")
     if not endpoints:
         return
-    from .core import CATALOGUE
+    from ..core import CATALOGUE
     state = _Session(config, list(endpoints))
     for url in state.endpoints:
         if not url.startswith(("http://", "https://")):
             _abort(f"--endpoint {url!r} is not an http(s) URL")
-    from .checks import CHECKS
+    from ..checks import CHECKS
     unknown = [c for c in state.checks if c not in CHECKS]
     if unknown:
         kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
@@ -163,13 +166,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ValueError("not a JSON object")
     except ValueError as exc:
         _abort(f"--chat-template-kwargs must be a JSON object: {exc}")
-    from .client import GYM_PROFILES
+    from ..client import GYM_PROFILES
     if state.gym_version and state.gym_version not in GYM_PROFILES:
         _abort(f"--gym-version {state.gym_version!r} is not a verified NeMo Gym version; verified: "
                f"{', '.join(GYM_PROFILES)}")
     if state.reasoning_parser_raw not in ("on", "off"):
         _abort(f"conformance_gym_reasoning_parser must be on or off, got {state.reasoning_parser_raw!r}")
-    from . import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
+    from .. import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
         from hypothesis import settings
         state.previous_profile = getattr(settings, "_current_profile", None)
@@ -203,7 +206,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state.is_worker:
         return
     import httpx
-    from .client import split_base
+    from ..client import split_base
     for url in state.endpoints:
         api, _ = split_base(url)
         try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
@@ -245,7 +248,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash.get(_KEY, None)
     if state is None:
         return
-    from .core import CATALOGUE
+    from ..core import CATALOGUE
     keep, drop = [], []
     for item in items:
         mark = item.get_closest_marker("conformance_check")

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from .core import CATALOGUE, INFO, MUST, CheckFailure
+from ..core import CATALOGUE, INFO, MUST, CheckFailure
 
 
 def _state(config: pytest.Config):
-    from .plugin import _KEY
+    from . import _KEY
     return config.stash.get(_KEY, None)
 
 
@@ -50,7 +50,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     mark = item.get_closest_marker("conformance_check")
     if state is None or mark is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return report
-    from .plugin import _INFO
+    from . import _INFO
     spec = CATALOGUE[mark.args[0]]
     result: dict[str, Any] = {"check_id": spec.id, "name": spec.name, "tier": spec.tier,
                               "requirement": spec.requirement, "outcome": "pass", "nodeid": report.nodeid,

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 SCHEMA = "gym-conformance/report/1"
 OUTCOMES = ("pass", "fail", "non_strict", "info", "skipped", "error")
@@ -38,7 +38,7 @@ def build(results: list[dict[str, Any]], *, started_at: str, duration_s: float, 
           aborted: str | None = None) -> dict[str, Any]:
     """The report document; an aborted run (``aborted`` = the cause) is recorded as one ``error`` result,
     so the summary follows from the results alone (fail iff any fail; error iff any error and no fail)."""
-    from .report.model import Result, summarize
+    from ..report.model import Result, summarize
 
     if aborted:
         results = [*results, {"check_id": "RUN", "name": "run/could-not-run", "tier": "MUST",
@@ -64,8 +64,8 @@ def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, list[str]]:
     If the report model refuses the document (a harness bug), the JSON is still written as is, since it
     is the source of truth, and the problem is returned for the terminal summary.
     """
-    from .report.artifacts import write_reports
-    from .report._io import json_safe
+    from ..report.artifacts import write_reports
+    from ..report._io import json_safe
 
     report = json_safe(report)
     problems = []

@@ -123,7 +123,7 @@ def test_cli_run_uses_the_same_suite(chatml_ref, tmp_path, capsys):
 def test_cli_run_passes_every_suite_option_through():
     import argparse
 
-    from conformance.cli import add_arguments, pytest_args
+    from conformance.plugin.cli import add_arguments, pytest_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
