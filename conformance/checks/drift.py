@@ -15,6 +15,7 @@ from ..strategies import LIVE_SERVER, WORDS, conversations
 from ._context import CheckContext, Context
 from ._reference import Reference
 from ._registry import check
+from ._tools import TOOLS
 
 
 def resplit(ref: Reference, ids: list[int], picks: list[int]) -> list[int]:
@@ -39,7 +40,7 @@ def resplit(ref: Reference, ids: list[int], picks: list[int]) -> list[int]:
 async def drive(ctx: Context, conversation: list[dict[str, Any]]) -> list[Step]:
     """Run one generated conversation: constructed assistant turns, a served final call."""
     ref = ctx.reference
-    r: Rollout = ctx.rollout(tools=_TOOLS, max_tokens=1)
+    r: Rollout = ctx.rollout(tools=TOOLS, max_tokens=1)
     pending_calls: list[str] = []
     for turn in conversation:
         if turn["role"] == "user":
@@ -57,9 +58,6 @@ async def drive(ctx: Context, conversation: list[dict[str, Any]]) -> list[Step]:
             await r.replay(message, ids)
     await r.generate(max_tokens=1)
     return r.steps
-
-
-_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
 @check("M1", "drift-search")

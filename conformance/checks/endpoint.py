@@ -7,6 +7,7 @@ from ..client import invalid_logprobs, parse_generation, tokenize_body
 from ..core import SHOULD, CheckFailure, CheckSkipped, EndpointError, token_diff
 from ._context import CheckContext, Context
 from ._registry import check
+from ._tools import TOOLS, tool_call_text
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
 
@@ -39,23 +40,19 @@ async def training_body_accepted(ctx: CheckContext) -> None:
     """
     from ..client import parse_generation
 
-    tools = [{"type": "function", "function": {"name": "lookup", "description": "Look a word up.",
-                                               "parameters": {"type": "object",
-                                                              "properties": {"word": {"type": "string"}}}}}]
 
     try:
-        r = ctx.rollout(tools=tools, max_tokens=8)
-        r.system("You are terse.").user("Look up 'gym'.")
+        r = ctx.rollout(tools=TOOLS, max_tokens=8)
+        r.system("You are terse.").user("Weather in Oslo?")
         if ctx.has_reference:
-            text = '<think>\nUse the tool.\n</think>\n\n<tool_call>\n{"name": "lookup", "arguments": {"word": "gym"}}' \
-                   '\n</tool_call>'
+            text = '<think>\nUse the tool.\n</think>\n\n' + tool_call_text('{"city": "Oslo"}')
             ids = ctx.reference.encode(text) + ([ctx.reference.eos] if ctx.reference.eos is not None else [])
             await r.replay(parse_generation(text), ids)
-            r.tool_output("call_0", "a place for exercise")
+            r.tool_output("call_0", "-3 degrees")
         else:
             await r.generate()
             r.user("Thanks.")
-        call = await ctx.client.chat(r.messages(), tools=tools, max_tokens=8,
+        call = await ctx.client.chat(r.messages(), tools=TOOLS, max_tokens=8,
                                      chat_template_kwargs=r.params.get("chat_template_kwargs"))
     except EndpointError as exc:
         raise ctx.fail(f"training body rejected: {exc}", request=exc.request, response=exc.response) from None

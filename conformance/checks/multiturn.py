@@ -11,10 +11,8 @@ from ..client import Rollout, Step, parse_generation, tokenize_body
 from ..core import CheckSkipped, EndpointError, splice, token_diff
 from ._context import CheckContext, Context
 from ._registry import check
+from ._tools import TOOLS, tool_call_text
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
-                                           "parameters": {"type": "object", "properties": {
-                                               "city": {"type": "string"}, "unit": {"type": "string"}}}}}]
 
 
 def _eos(ctx: Context) -> int:
@@ -29,10 +27,6 @@ async def _replay_text(ctx: Context, r: Rollout, text: str, *, eos: bool = True)
     ids = ctx.reference.encode(text)
     # the message is what a parser makes of the decoded ids (tokenizers may normalise the input text)
     return await r.replay(parse_generation(ctx.reference.decode(ids)), ids + ([_eos(ctx)] if eos else []))
-
-
-def _tool_call_text(args_json: str, name: str = "get_weather") -> str:
-    return f'<tool_call>\n{{"name": "{name}", "arguments": {args_json}}}\n</tool_call>'
 
 
 @check("M1", "sampled-rollout")
@@ -55,7 +49,7 @@ async def continuity_constructed(ctx: CheckContext) -> None:
     r.user("What is the weather in Paris?")
     await _replay_text(ctx, r, "Let me check the weath", eos=False)
     r.user("Go on.")
-    await _replay_text(ctx, r, _tool_call_text('{"city": "Paris"}'))
+    await _replay_text(ctx, r, tool_call_text('{"city": "Paris"}'))
     r.tool_output("call_0", "18 degrees, sunny")
     await r.generate()
     ctx.assert_continuity(r.steps, label="truncated + tool rollout")
@@ -86,7 +80,7 @@ def _assert_spliced(ctx: CheckContext, steps: list[Step], label: str, tier: str 
 async def splice_exact(ctx: CheckContext) -> None:
     r = ctx.rollout(tools=TOOLS, max_tokens=8)
     r.user("Weather in Oslo?")
-    await _replay_text(ctx, r, _tool_call_text('{"city": "Oslo"}'))
+    await _replay_text(ctx, r, tool_call_text('{"city": "Oslo"}'))
     r.tool_output("call_0", "-3 degrees")
     await _replay_text(ctx, r, "It is cold: -3 degrees.")
     r.user("Thanks!")
@@ -150,9 +144,9 @@ async def reasoning_across_tools(ctx: CheckContext) -> None:
     """P07: U → A(think + tool call) → T → A(think + tool call) → T → gen."""
     r = ctx.rollout(tools=TOOLS, max_tokens=4)
     r.user("Compare the weather in Rome and Oslo.")
-    await _replay_text(ctx, r, "<think>\nFirst Rome.\n</think>\n\n" + _tool_call_text('{"city": "Rome"}'))
+    await _replay_text(ctx, r, "<think>\nFirst Rome.\n</think>\n\n" + tool_call_text('{"city": "Rome"}'))
     r.tool_output("call_0", "21 C")
-    await _replay_text(ctx, r, "<think>\nNow Oslo.\n</think>\n\n" + _tool_call_text('{"city": "Oslo"}'))
+    await _replay_text(ctx, r, "<think>\nNow Oslo.\n</think>\n\n" + tool_call_text('{"city": "Oslo"}'))
     r.tool_output("call_0", "-3 C")
     await r.generate(max_tokens=1)
     ctx.assert_continuity(r.steps, label="reasoning across tool turns")
@@ -183,7 +177,7 @@ async def turn_separator(ctx: CheckContext) -> None:
     """P03: the tokens after the model's EOS are the template's separator, exactly once."""
     r = ctx.rollout(tools=TOOLS, max_tokens=4)
     r.user("Weather in Lima?")
-    await _replay_text(ctx, r, _tool_call_text('{"city": "Lima"}'))
+    await _replay_text(ctx, r, tool_call_text('{"city": "Lima"}'))
     r.tool_output("call_0", "25 C")
     await r.generate(max_tokens=1)
     steps = r.steps
@@ -234,7 +228,7 @@ async def assistant_without_ids(ctx: CheckContext) -> None:
     try:
         r = ctx.rollout(tools=TOOLS, max_tokens=4)
         r.user("Weather in Cairo?")
-        await _replay_text(ctx, r, _tool_call_text('{"city": "Cairo"}'))
+        await _replay_text(ctx, r, tool_call_text('{"city": "Cairo"}'))
         r.tool_output("call_0", "thirty-five degrees")
         r.items.append({"type": "message", "role": "assistant",
                         "content": [{"type": "output_text", "text": "Sorry, the harness summarised this."}]})
@@ -321,7 +315,7 @@ async def _empty_after_carried(ctx: CheckContext) -> None:
 @check("M19")
 async def parallel_tool_results(ctx: CheckContext) -> None:
     """P10: two tool calls, two consecutive tool results → one tool turn; continuity kept."""
-    text = _tool_call_text('{"city": "Rome"}') + "\n" + _tool_call_text('{"city": "Oslo"}')
+    text = tool_call_text('{"city": "Rome"}') + "\n" + tool_call_text('{"city": "Oslo"}')
 
     r = ctx.rollout(tools=TOOLS, max_tokens=4)
     r.user("Weather in Rome and Oslo?")
