@@ -363,7 +363,7 @@ async def reasoning_field_names(ctx: CheckContext) -> None:
         if call.bundle is None:
             raise ctx.fail(f"{variant}: no token bundle: {call.metadata_error}", call)
         served[variant] = (call, call.bundle.prompt_token_ids)
-    (_, want), *others = served.values()
+    (_, want), *_ = served.values()
     for variant, (call, got) in list(served.items())[1:]:
         if got != want:
             diff = token_diff(want, got, decode=ctx.decode if ctx.has_reference else None,

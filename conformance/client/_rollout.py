@@ -26,7 +26,6 @@ class Step:
 
     call: ChatCall
     bundle: Bundle
-    constructed: bool = False  # generation supplied by the harness, not sampled
     # what the client (Gym itself) did to the history sent for this call that no endpoint can undo
     client_findings: list[str] = field(default_factory=list)
 
@@ -90,14 +89,10 @@ class Rollout:
             raise call.metadata_error or EndpointError("no token metadata in the response")
         bundle = Bundle(list(call.bundle.prompt_token_ids), list(generation_ids),
                         list(log_probs) if log_probs is not None else [0.0] * len(generation_ids), "constructed")
-        step = Step(call, bundle, constructed=True, client_findings=list(self._findings))
+        step = Step(call, bundle, client_findings=list(self._findings))  # bundle.source "constructed"
         self.steps.append(step)
         self.items.extend(self.output_items(message, bundle))
         return step
-
-    def pairs(self) -> list[tuple[int, Step, Step]]:
-        """Consecutive calls (k, step k, step k+1), 1-based k, for the continuity invariant."""
-        return [(k + 1, self.steps[k], self.steps[k + 1]) for k in range(len(self.steps) - 1)]
 
 
 class Runner:

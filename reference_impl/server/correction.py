@@ -28,13 +28,6 @@ class PrefixChoice:
     source: str           # "messages[i]" or "required_prefix_token_ids"
 
 
-@dataclass(frozen=True)
-class PromptPlan:
-    prompt_token_ids: list[int]
-    template_token_ids: list[int]
-    prefix_source: str | None  # None: no prior model output, the template render is served as is
-
-
 def choose_prefix(messages: list[Message], required_prefix: list[int] | None) -> PrefixChoice | None:
     """Contract §7.3: explicit ``required_prefix_token_ids`` wins; else the last message carrying ids.
 
@@ -115,7 +108,7 @@ def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) 
 
 def build_prompt(renderer: ChatRenderer, messages: list[Message], tools: list[Tool] | None,
                  chat_template_kwargs: dict | None, required_prefix: list[int] | None, *, vocab_size: int,
-                 stop_ids: Collection[int] = ()) -> PromptPlan:
+                 stop_ids: Collection[int] = ()) -> list[int]:
     """Served prompt ids for a chat body: T, or splice(M, TP, T) when earlier output is carried (§7.4)."""
     if not renderer.eos_closes_turns:
         raise bad_request(
@@ -125,7 +118,7 @@ def build_prompt(renderer: ChatRenderer, messages: list[Message], tools: list[To
     template = renderer.render(messages, tools, chat_template_kwargs, add_generation_prompt=True)
     choice = choose_prefix(messages, required_prefix)
     if choice is None:
-        return PromptPlan(template, template, None)
+        return template  # no prior model output: the template render is served as is
     param = "required_prefix_token_ids" if choice.boundary is None or choice.source.startswith("required") \
         else f"messages.{choice.boundary}.prompt_token_ids"
     check_vocab(choice.model_prefix, vocab_size, param)
@@ -143,7 +136,7 @@ def build_prompt(renderer: ChatRenderer, messages: list[Message], tools: list[To
         ids = splice(choice.model_prefix, template_prefix, template, renderer.eos_id, stop_ids=stop_ids)
     except SpliceError as exc:
         raise bad_request(f"cannot splice the prefix from {choice.source}: {exc}", "messages") from exc
-    return PromptPlan(ids, template, choice.source)
+    return ids
 
 
-__all__ = ["ApiError", "PrefixChoice", "PromptPlan", "build_prompt", "check_vocab", "choose_prefix"]
+__all__ = ["ApiError", "PrefixChoice", "build_prompt", "check_vocab", "choose_prefix"]

@@ -55,10 +55,9 @@ class Service:
                                 f"`{self.served_model_name}`", param="model", type="NotFoundError")
 
     def _plan(self, req: ChatRequest | TokenizeRequest) -> list[int]:
-        plan = build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
+        return build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
                             req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
                             stop_ids=self.engine.stop_ids)
-        return plan.prompt_token_ids
 
     async def _generate(self, prompt_ids: list[int], params: GenerateParams):
         try:

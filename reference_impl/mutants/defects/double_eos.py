@@ -9,7 +9,7 @@ class Mutant(Service):
     def _plan(self, req):
         prompt = build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
                               req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
-                              stop_ids=self.engine.stop_ids).prompt_token_ids
+                              stop_ids=self.engine.stop_ids)
         carriers = [m for m in req.messages if m.has_bundle]
         if not carriers:
             return prompt

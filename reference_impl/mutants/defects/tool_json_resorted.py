@@ -21,7 +21,7 @@ class Mutant(Service):
         if req.required_prefix_token_ids is not None or not carriers:
             return build_prompt(self.renderer, messages, req.tools, req.chat_template_kwargs,
                                 req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
-                                stop_ids=self.engine.stop_ids).prompt_token_ids
+                                stop_ids=self.engine.stop_ids)
         msg = messages[carriers[-1]]
         prefix = [*msg.prompt_token_ids, *msg.generation_token_ids]
         check_vocab(prefix, self.engine.vocab_size, "messages")

@@ -7,7 +7,6 @@ are of the unprocessed distribution, as vLLM's are.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import torch
@@ -104,6 +103,3 @@ class HFEngine(Engine):
             self.weight_version += 1
         return self.weight_version
 
-
-def read_config(model_dir: str | Path) -> dict:
-    return json.loads((Path(model_dir) / "config.json").read_text())

@@ -28,7 +28,7 @@ def served_prompt(renderer: ChatRenderer, messages: list[dict], *, tools=None, k
     req = ChatRequest.model_validate({"messages": messages, "tools": tools, "chat_template_kwargs": kwargs,
                                       "required_prefix_token_ids": required})
     return build_prompt(renderer, req.messages, req.tools, req.chat_template_kwargs, req.required_prefix_token_ids,
-                        vocab_size=vocab_size, stop_ids=stop_ids).prompt_token_ids
+                        vocab_size=vocab_size, stop_ids=stop_ids)
 
 
 def carried(prompt: list[int], gen: list[int], renderer: ChatRenderer, **fields) -> dict:
