@@ -48,18 +48,20 @@ class Service:
         self.tool_parser = tool_parser
         self.tokens = TokenText(tokenizer)
 
-    # -- helpers ---------------------------------------------------------------------------------
     def _check_model(self, name: str | None) -> None:
         if name is not None and name != self.served_model_name:
             raise ApiError(404, f"The model `{name}` does not exist; this server serves "
                                 f"`{self.served_model_name}`", param="model", type="NotFoundError")
 
-    def _plan(self, req: ChatRequest | TokenizeRequest) -> list[int]:
+    # -- extension points: the mutant zoo subclasses these and the public routes, nothing private --
+    def plan_prompt(self, req: ChatRequest | TokenizeRequest) -> list[int]:
+        """The prompt ids served for a chat or ``/tokenize`` body: the on-policy correction (§7)."""
         return build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
                             req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
                             stop_ids=self.engine.stop_ids)
 
-    async def _generate(self, prompt_ids: list[int], params: GenerateParams):
+    async def generate(self, prompt_ids: list[int], params: GenerateParams):
+        """One engine call; engine errors become OpenAI-style API errors."""
         try:
             return await self.engine.generate(prompt_ids, params)
         except EngineError as exc:
@@ -88,11 +90,11 @@ class Service:
         temperature, top_p = self.policy.resolve(req.temperature, req.top_p)
         vreq = self.parser.prepare(req)  # tool/tool_choice errors surface before any generation
         schema = forced_schema(req)
-        prompt = self._plan(req)
+        prompt = self.plan_prompt(req)
         max_tokens = clamp_max_tokens(req.requested_max_tokens, len(prompt), self.engine.max_model_len)
         params = GenerateParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                 top_logprobs=req.top_logprobs or 0, seed=req.seed, json_schema=schema)
-        result = await self._generate(prompt, params)
+        result = await self.generate(prompt, params)
         with_tools = bool(req.tools and self.tool_parser and req.tool_choice != "none")
         text = self.tokenizer.decode(self._visible_ids(result.token_ids, result.finish_reason),
                                      skip_special_tokens=not with_tools)
@@ -106,7 +108,7 @@ class Service:
         req = validate(TokenizeRequest, body)
         self._check_model(req.model)
         if req.messages is not None:
-            tokens = self._plan(req)  # the same ids the chat path serves, corrections included (§4.3, §8.6)
+            tokens = self.plan_prompt(req)  # the same ids the chat path serves, corrections included (§4.3, §8.6)
         else:
             tokens = list(self.tokenizer(req.prompt, add_special_tokens=req.add_special_tokens)["input_ids"])
         return {"count": len(tokens), "max_model_len": self.engine.max_model_len, "tokens": tokens,
@@ -141,7 +143,7 @@ class Service:
                                 else req.structured_outputs["json"],
                                 prompt_logprobs=max(req.prompt_logprobs or 0, req.logprobs or 0)
                                 if want_prompt_lps else None)
-        result = await self._generate(prompt, params)
+        result = await self.generate(prompt, params)
         gen = [] if rescoring else list(result.token_ids)
         finish = "length" if rescoring else result.finish_reason
         result.finish_reason = finish

@@ -12,7 +12,7 @@ REPRODUCES = "contract §7.5 gen 1 (P08, P11)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         template = template_render(self, req)
         prefix = carried_prefix(self, req)
         if not prefix or template[:len(prefix)] == prefix:

@@ -6,7 +6,7 @@ REPRODUCES = "D19 (P22)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         prompt = build_prompt(self.renderer, req.messages, req.tools, req.chat_template_kwargs,
                               req.required_prefix_token_ids, vocab_size=self.engine.vocab_size,
                               stop_ids=self.engine.stop_ids)

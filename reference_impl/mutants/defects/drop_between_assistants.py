@@ -12,9 +12,9 @@ REPRODUCES = "D13 (P18)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         carriers = [i for i, m in enumerate(req.messages) if m.has_bundle]
         boundary = max((i for i, m in enumerate(req.messages) if m.role == "assistant"), default=None)
         if req.required_prefix_token_ids is not None or not carriers or carriers[-1] == boundary:
-            return super()._plan(req)
+            return super().plan_prompt(req)
         return splice_through(self, req, boundary, carried_prefix(self, req))

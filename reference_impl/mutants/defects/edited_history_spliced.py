@@ -11,8 +11,8 @@ REPRODUCES = "D10/D11 non-monotonic history (P20, M16)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         carriers = [i for i, m in enumerate(req.messages) if m.has_bundle]
         if req.required_prefix_token_ids is not None or not carriers:
-            return super()._plan(req)
+            return super().plan_prompt(req)
         return splice_through(self, req, carriers[-1], carried_prefix(self, req))

@@ -12,7 +12,7 @@ REPRODUCES = "false refusal of a mid-text think block (issue 14, M28)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         choice = None if req.required_prefix_token_ids is not None else choose_prefix(req.messages, None)
         if choice is not None:
             msg = req.messages[choice.boundary]
@@ -24,4 +24,4 @@ class Mutant(Service):
                 raise bad_request(f"non-monotonic history: messages[{choice.boundary}] carries token ids whose "
                                   "text does not contain its content; the message was edited after generation",
                                   "messages")
-        return super()._plan(req)
+        return super().plan_prompt(req)

@@ -11,10 +11,10 @@ REPRODUCES = "contract §7.3 prefix source rule (M6)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         carriers = [i for i, m in enumerate(req.messages) if m.has_bundle]
         if req.required_prefix_token_ids is not None or len(carriers) < 2:
-            return super()._plan(req)
+            return super().plan_prompt(req)
         first = req.messages[carriers[0]]
         prefix = [*first.prompt_token_ids, *first.generation_token_ids]
         check_vocab(prefix, self.engine.vocab_size, "messages")

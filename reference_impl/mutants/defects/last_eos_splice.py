@@ -13,7 +13,7 @@ FIXTURE = "tiny-chatml-drift-strip-reasoning"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         template = template_render(self, req)
         prefix = carried_prefix(self, req)
         if not prefix:

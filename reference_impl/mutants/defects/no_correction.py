@@ -6,5 +6,5 @@ REPRODUCES = "D01, D02, D03 (P01, P02)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         return template_render(self, req)

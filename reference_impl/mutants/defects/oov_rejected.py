@@ -11,8 +11,8 @@ REPRODUCES = "NVIDIA-NeMo/RL#237 (ids in the padded vocabulary)"
 
 
 class Mutant(Service):
-    async def _generate(self, prompt_ids, params):
+    async def generate(self, prompt_ids, params):
         max_token_id = len(self.tokenizer) - 1
         if max(prompt_ids, default=0) > max_token_id:
             raise bad_request(f"Token id {max(prompt_ids)} is out of vocabulary", "messages")
-        return await super()._generate(prompt_ids, params)
+        return await super().generate(prompt_ids, params)

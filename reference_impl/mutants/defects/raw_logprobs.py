@@ -12,13 +12,13 @@ REPRODUCES = "D28 (P15, E20)"
 
 
 class Mutant(Service):
-    async def _generate(self, prompt_ids, params):
-        result = await super()._generate(prompt_ids, params)
+    async def generate(self, prompt_ids, params):
+        result = await super().generate(prompt_ids, params)
         if not result.token_ids or params.temperature == 0 or (params.temperature == 1.0 and params.top_p == 1.0):
             return result  # greedy, or the processed distribution is the raw one
         rescore = GenerateParams(max_tokens=1, temperature=1.0, top_p=1.0, prompt_logprobs=params.top_logprobs)
         try:
-            raw = await super()._generate([*prompt_ids, *result.token_ids], rescore)
+            raw = await super().generate([*prompt_ids, *result.token_ids], rescore)
         except ApiError:  # no room for the rescoring pass: report what was sampled
             return result
         n = len(prompt_ids)

@@ -1,7 +1,7 @@
 """Serves ids and log probs from the previous checkpoint: ``/weights/reload`` acknowledges but loads nothing.
 
 A refit that silently missed this server (a reload RPC that skipped a rank, tied embeddings left stale,
-cpu-environment trap 2): the tokenizer and template are current, the version number goes up, and every
+docs/cpu-environment.md trap 2): the tokenizer and template are current, the version number goes up, and every
 route -- chat, rescoring through ``/v1/completions`` -- is self-consistent, so only rescoring against the
 trainer's weights on disk shows it. The "previous checkpoint" is the served model with every weight
 tensor nudged by deterministic noise, written once to ``<fixture cache>/mutants/stale-weights-<hash>``.

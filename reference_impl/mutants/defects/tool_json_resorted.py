@@ -14,7 +14,7 @@ FIXTURE = "tiny-chatml-drift-tool-json-resorted"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         messages = [m.model_copy(update={f: None for f in TOKEN_FIELDS}) if m.tool_calls else m
                     for m in req.messages]
         carriers = [i for i, m in enumerate(messages) if m.has_bundle]

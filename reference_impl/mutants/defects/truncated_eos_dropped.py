@@ -14,10 +14,10 @@ REPRODUCES = "contract §7.6(b) (P04, M11)"
 
 
 class Mutant(Service):
-    def _plan(self, req):
+    def plan_prompt(self, req):
         choice = choose_prefix(req.messages, req.required_prefix_token_ids)
         if choice is None:
-            return super()._plan(req)
+            return super().plan_prompt(req)
         m, eos, render = choice.model_prefix, self.renderer.eos_id, self.renderer.render
         check_vocab(m, self.engine.vocab_size, "messages")
         through = req.messages if choice.boundary is None else req.messages[:choice.boundary + 1]
