@@ -1,8 +1,11 @@
-"""Start an HTTP server as a child process and wait until it answers: the one place servers are spawned.
+"""Child processes: the one module in this repository that spawns them (a test greps for any other).
 
-Used by the test suite (one server per session), the demo, the benchmarks and the self-test. The
-server is identified only by its command line, so the harness can start the reference server or a
-stock vLLM server without importing either.
+- :class:`ServerProcess` starts an HTTP server and waits until it answers (one server per test session,
+  the demo, the benchmarks, the self-test). The server is identified only by its command line, so the
+  harness can start the reference server or a stock vLLM server without importing either.
+- :func:`run_command` runs a command to completion (the suite as a child of the demo and the self-test,
+  command-line and shell-script tests).
+- :class:`LineChild` keeps a child that answers one line of text per line it is sent (the NeMo Gym bridge).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -112,3 +116,69 @@ def vllm_server_argv(model_dir: Path | str, port: int, *, served_name: str = "ti
             # is free, which fails when several servers share the machine (one per test session here).
             "--kv-cache-memory-bytes", str(int(float(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 1) * 2**30)),
             *(extra or [])]
+
+
+CommandTimedOut = subprocess.TimeoutExpired  # raised by run_command after it has killed the child
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A command that ran to completion: its exit code, and its output when it was captured."""
+
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def run_command(argv: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+                log_path: Path | None = None, capture: bool = False, timeout: float | None = None) -> Finished:
+    """Run ``argv`` to completion and return its exit code (and its stdout and stderr when ``capture``).
+
+    The child inherits this process's stdout and stderr unless ``capture`` (text, kept apart) or ``log_path``
+    (both written to that file) says otherwise. ``env`` is added to this process's environment. A child that
+    outlives ``timeout`` seconds, or this process being interrupted, kills it (:data:`CommandTimedOut`).
+    """
+    if capture and log_path is not None:
+        raise ValueError("run_command: capture the output or log it to a file, not both")
+    full_env = None if env is None else {**os.environ, **env}
+    if log_path is not None:
+        with log_path.open("wb") as log:
+            done = subprocess.run(argv, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+    else:
+        done = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=capture, text=capture, timeout=timeout)
+    return Finished(done.returncode, done.stdout or "", done.stderr or "")
+
+
+class LineChild:
+    """A persistent child that answers each line written to its stdin with one line on its stdout.
+
+    ``child.ask(line)`` returns the answer without its newline, or ``None`` when the child has exited;
+    ``child.close()`` ends its input and waits for it (killing it after ``timeout``). Its stderr is discarded.
+    """
+
+    def __init__(self, argv: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, cwd=cwd, env=None if env is None else {**os.environ, **env})
+
+    def ask(self, line: str) -> str | None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        return answer.removesuffix("\n") if answer else None
+
+    def poll(self) -> int | None:
+        """The exit code, or ``None`` while the child runs."""
+        return self.proc.poll()
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()

@@ -8,12 +8,11 @@ reference over HTTP exactly as it judges anyone.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from conformance._process import ServerDidNotStart, ServerProcess, free_port
+from conformance._process import ServerDidNotStart, ServerProcess, free_port, run_command
 from fixtures import FIXTURE_NAMES, fixture_path
 
 
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 suite = [sys.executable, "-m", "pytest", "--endpoint", f"{server.url}/v1",
                          "--tokenizer", str(model), "--conformance-report", str(report_dir),
                          "--hypothesis-profile", args.hypothesis_profile, "-p", "no:cacheprovider", "-q"]
-                code = subprocess.call(suite, cwd=empty)
+                code = run_command(suite, cwd=empty).returncode
     except ServerDidNotStart as exc:
         print(f"demo: the reference server did not start: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from conformance._process import ServerDidNotStart, ServerProcess, free_port
+from conformance._process import ServerDidNotStart, ServerProcess, free_port, run_command
 from conformance.report import ReportError, load
 from conformance.report.matrix import Matrix, build_matrix, render_matrix_markdown
 
@@ -85,8 +84,7 @@ def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) ->
                "--refit-url", f"{url}/{name}/weights/reload",
                "--conformance-report", str(out / name), "--conformance-strict",
                "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header"]
-        with (out / f"{name}.log").open("w") as log:
-            return subprocess.call(cmd, cwd=empty, stdout=log, stderr=subprocess.STDOUT)
+        return run_command(cmd, cwd=empty, log_path=out / f"{name}.log").returncode
 
 
 def run(args: argparse.Namespace) -> int:

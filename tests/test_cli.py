@@ -1,7 +1,7 @@
 """The ``gym-conformance`` dispatcher: lazy subcommands, one clear line and exit 2 on bad input."""
-import subprocess
 import sys
 
+from conformance._process import run_command
 from gym_conformance.cli import COMMANDS, main
 
 
@@ -34,6 +34,5 @@ def test_every_command_module_has_the_command_interface():
 
 
 def test_console_script_runs_from_the_venv():
-    result = subprocess.run([sys.executable, "-m", "gym_conformance", "fixtures", "--bogus"],
-                            capture_output=True, text=True)
+    result = run_command([sys.executable, "-m", "gym_conformance", "fixtures", "--bogus"], capture=True, timeout=120)
     assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr

@@ -78,13 +78,14 @@ def test_every_mutant_is_killed_by_a_must_check_except_the_should_graded_defects
 def test_the_zoo_on_one_vllm_engine_matches_the_expectation_table():
     # The real thing: the reference and every mutant served by one vLLM engine, the suite run against each
     # mount in strict mode; the matrix (left in reports/selftest/) must equal the committed table.
-    import subprocess
     import sys
     from pathlib import Path
 
+    from conformance._process import run_command
+
     out = Path(__file__).resolve().parents[1] / "reports" / "selftest"
-    result = subprocess.run([sys.executable, "-m", "gym_conformance", "selftest", "--engine", "vllm",
-                             "--report-dir", str(out)], capture_output=True, text=True, timeout=1200)
+    result = run_command([sys.executable, "-m", "gym_conformance", "selftest", "--engine", "vllm",
+                          "--report-dir", str(out)], capture=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

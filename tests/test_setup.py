@@ -1,16 +1,16 @@
 """scripts/setup-env.sh refuses bad environments with one line that says what to do, and exits 2."""
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conformance._process import Finished, run_command
+
 SETUP = Path(__file__).resolve().parents[1] / "scripts" / "setup-env.sh"
 
 
-def run_setup(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "GYM_CONFORMANCE_VENV": str(tmp_path / "venv"), **env}
-    return subprocess.run(["bash", str(SETUP)], env=full_env, capture_output=True, text=True, timeout=120)
+def run_setup(tmp_path: Path, **env: str) -> Finished:
+    return run_command(["bash", str(SETUP)], env={"GYM_CONFORMANCE_VENV": str(tmp_path / "venv"), **env},
+                       capture=True, timeout=120)
 
 
 def test_missing_python_is_named(tmp_path):
@@ -41,6 +41,6 @@ def test_missing_cpu_torch_wheel_stops_before_installing_anything(tmp_path):
 
 def test_up_to_date_environment_is_a_fast_no_op():
     # The repository's own .venv was made by this script; a second run must not reinstall anything.
-    result = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=60)
+    result = run_command(["bash", str(SETUP)], capture=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout

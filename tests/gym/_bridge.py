@@ -6,11 +6,12 @@ line, what Gym's own ``vllm_model`` server makes of a Responses request and a ch
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conformance._process import LineChild
 
 REPO = Path(__file__).resolve().parents[2]
 ENVS = REPO / ".venv-gym"
@@ -33,8 +34,7 @@ def gym_python(version: str) -> Path:
 class GymBridge:
     def __init__(self, version: str) -> None:
         self.version = version
-        self.proc = subprocess.Popen([str(gym_python(version)), str(BRIDGE), "serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        self.child = LineChild([str(gym_python(version)), str(BRIDGE), "serve"], cwd=REPO)
 
     def contiguous(self, output: list[dict[str, Any]]) -> tuple[bool, str]:
         """Gym's own contiguity rule over a rollout's output items (needs a Gym that ships it: 0.7.0)."""
@@ -47,18 +47,10 @@ class GymBridge:
         return self._send({"config": config, "input": input, "params": params, "completion": completion})
 
     def _send(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the nemo-gym {self.version} bridge exited (code {self.proc.poll()})")
+        line = self.child.ask(json.dumps(request))
+        if line is None:
+            raise RuntimeError(f"the nemo-gym {self.version} bridge exited (code {self.child.poll()})")
         return json.loads(line)
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.child.close(timeout=10)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from conformance._process import run_command
 from gym_conformance.cli import COMMANDS, main
 
 
@@ -79,9 +79,9 @@ def test_unusable_outputs_exit_2_before_writing(tmp_path, capsys, report_file):
 
 
 def test_console_entry_point_exit_codes(tmp_path, report_file):
-    ok = subprocess.run([sys.executable, "-m", "gym_conformance.cli", "report", str(report_file), "--junit",
-                         str(tmp_path / "j.xml")], capture_output=True, text=True, timeout=60)
+    ok = run_command([sys.executable, "-m", "gym_conformance.cli", "report", str(report_file), "--junit",
+                      str(tmp_path / "j.xml")], capture=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "gym_conformance.cli", "report", str(tmp_path / "nope.json")],
-                         capture_output=True, text=True, timeout=60)
+    bad = run_command([sys.executable, "-m", "gym_conformance.cli", "report", str(tmp_path / "nope.json")],
+                      capture=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 
 import pytest
 from report_samples import FIRST_DIFF, P_2, build_report, simple_result
 
 import conformance.report as report_api
+from conformance._process import run_command
 from conformance.core import Evidence, TokenDiff
 from conformance.report import Report, ReportError, dumps, load, loads, save, summarize
 
@@ -151,5 +151,5 @@ def test_a_failure_raised_by_a_check_round_trips(report_dict):
 def test_model_imports_neither_pytest_nor_jinja2():
     code = ("import sys, conformance.report; "
             "print(sorted(m for m in ('pytest', 'jinja2', '_pytest') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = run_command([sys.executable, "-c", code], capture=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
