@@ -1,7 +1,7 @@
 """Template-level checks: properties of the tokenizer's chat template itself, no server needed (``--tokenizer``).
 
 A template that is prefix-preserving needs no correction; one that is not tells the framework exactly
-which trajectory shapes its server-side splice must absorb (drift-cases §1 classes 2 and 3).
+which trajectory shapes its server-side splice must absorb (docs/drift-cases.md §1 classes 2 and 3).
 """
 from __future__ import annotations
 

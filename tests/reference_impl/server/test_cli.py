@@ -46,7 +46,7 @@ def test_passthrough_engine_arguments_reach_vllm():
 
     args = engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", ["--max-num-seqs", "8"])
     assert args.max_num_seqs == 8 and args.max_model_len == 256 and args.logprobs_mode == "processed_logprobs"
-    assert args.dtype == "float32" and args.enforce_eager  # CPU defaults (cpu-environment traps 3, §3.1)
+    assert args.dtype == "float32" and args.enforce_eager  # CPU defaults (docs/cpu-environment.md traps 3, §3.1)
 
 
 def test_serve_parses_passthrough_after_double_dash():

@@ -65,7 +65,7 @@ async def _rollout(client: httpx.AsyncClient, i: int, tokenizer) -> list[tuple[l
     await sample()
     msgs.append({"role": "user", "content": "Check the weather first."})
     # A tool-calling turn with the model's own (non-canonical) JSON bytes, supplied with carried ids
-    # the way the harness supplies a needed generation (drift-cases §3); logprobs teacher-forced.
+    # the way the harness supplies a needed generation (docs/drift-cases.md §3); logprobs teacher-forced.
     prompt = (await client.post("/tokenize", json={"model": "tiny", "messages": msgs, "tools": TOOLS,
                                                      "chat_template_kwargs": kwargs})).json()["tokens"]
     reasoning = "<think>\nI need the weather.\n</think>\n\n" if kwargs["enable_thinking"] else ""
