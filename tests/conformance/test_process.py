@@ -1,9 +1,11 @@
-"""Child servers are never left behind: a start that fails or is interrupted stops the process it spawned."""
+"""Child servers are never left behind: a start that fails or is interrupted stops the process it spawned.
+Commands run to completion report their exit code and output; a line child answers line by line."""
 import sys
 
 import pytest
 
-from conformance._process import ServerDidNotStart, ServerProcess, free_port
+from conformance._process import CommandTimedOut, LineChild, ServerDidNotStart, ServerProcess, free_port, \
+    run_command
 
 
 def _sleeper(tmp_path, timeout):
@@ -36,3 +38,30 @@ def test_an_interrupted_start_stops_the_child(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         server.start()
     assert server.proc.poll() is not None, "the child outlived an interrupted start"
+
+
+def test_run_command_captures_logs_or_inherits_and_adds_env(tmp_path, capfd):
+    code = "import os, sys; print(os.environ['GC_X']); print('err', file=sys.stderr); sys.exit(3)"
+    done = run_command([sys.executable, "-c", code], env={"GC_X": "on"}, capture=True, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "on\n", "err\n")
+    logged = run_command([sys.executable, "-c", code], env={"GC_X": "log"}, log_path=tmp_path / "x.log")
+    assert logged.returncode == 3 and logged.stdout == "" and (tmp_path / "x.log").read_text() == "log\nerr\n"
+    assert run_command([sys.executable, "-c", "print('through')"]).returncode == 0
+    assert "through" in capfd.readouterr().out
+
+
+def test_run_command_kills_a_child_past_its_timeout():
+    with pytest.raises(CommandTimedOut):
+        run_command([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
+
+
+def test_a_line_child_answers_line_by_line_and_reports_its_exit():
+    echo = ("import sys\nfor line in sys.stdin:\n    if line.strip() == 'quit': sys.exit(4)\n"
+            "    print(line.strip().upper(), flush=True)\n")
+    child = LineChild([sys.executable, "-c", echo])
+    assert child.ask("a") == "A" and child.ask("b c") == "B C" and child.poll() is None
+    assert child.ask("quit") is None and child.proc.wait(timeout=10) == 4
+    child.close()
+    hung = LineChild([sys.executable, "-c", "import time; time.sleep(60)"])
+    hung.close(timeout=0.5)
+    assert hung.poll() is not None, "close() must not leave a child that ignores its closed stdin"
