@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
+from conformance._process import run_command
 from conformance.core import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +123,10 @@ def unresolved(citations: list[Citation]) -> list[Citation]:
 
 
 def repository_citations() -> list[Citation]:
-    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True).stdout
+    listed = run_command(["git", "-C", str(ROOT), "ls-files", "-z"], capture=True, timeout=60)
+    assert listed.returncode == 0, f"git ls-files failed: {listed.stderr}"
     citations = []
-    for rel in sorted(filter(None, listed.decode().split("\0"))):
+    for rel in sorted(filter(None, listed.stdout.split("\0"))):
         path = ROOT / rel
         if (rel.startswith(EXCLUDED_PREFIXES) or rel == SELF or not path.is_file()
                 or (path.suffix not in TEXT_SUFFIXES and path.name not in TEXT_NAMES)):
