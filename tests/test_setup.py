@@ -39,6 +39,7 @@ def test_missing_cpu_torch_wheel_stops_before_installing_anything(tmp_path):
     assert site == [], "setup must stop before pip pulls a (CUDA) torch"
 
 
+@pytest.mark.setup_env
 def test_up_to_date_environment_is_a_fast_no_op():
     # The repository's own .venv was made by this script; a second run must not reinstall anything.
     result = run_command(["bash", str(SETUP)], capture=True, timeout=60)
