@@ -1,8 +1,9 @@
 """The rules of ARCHITECTURE.md, enforced: import contracts, one module for child processes, shipped names.
 
 - The dependency rules are import-linter contracts in pyproject.toml (``[tool.importlinter]``); they hold
-  for this tree, and a copy of the tree with one forbidden import added breaks exactly the contract meant
-  to catch it (so a contract that checks nothing cannot pass unnoticed).
+  for this tree, and a copy of the tree with one forbidden import added breaks the contract meant to catch
+  it, and no other but those that see the import through a chain (so a contract that checks nothing cannot
+  pass unnoticed).
 - Child processes are spawned only by ``conformance/_process.py``.
 - The wheel's top-level import packages are the documented list.
 """
