@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from ..client import invalid_logprobs, parse_generation, tokenize_body
 from ..core import SHOULD, CheckFailure, CheckSkipped, EndpointError, token_diff
@@ -10,6 +11,7 @@ from ._registry import check
 from ._tools import TOOLS, tool_call_text
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
+_THINK_TAG = re.compile(r"</?think>")
 
 
 @check("E1")
@@ -120,10 +122,11 @@ async def decode_consistency(ctx: CheckContext) -> None:
     b = ctx.bundle(call)
     ref = ctx.reference
     # servers decode the text with special tokens skipped (vLLM's default) or kept (when a tool parser needs
-    # them): a sampled special token mid-generation makes the two differ, and either is a faithful decode
-    texts = [ref.decode(b.generation_token_ids, skip_special_tokens=skip) for skip in (False, True)]
-    content = call.message.get("content") or ""
-    if content and not any(content.strip() in text for text in texts):
+    # them): a sampled special token mid-generation makes the two differ, and either is a faithful decode; a
+    # reasoning parser takes <think>/</think> tags out of the content wherever the model sampled them
+    texts = [_THINK_TAG.sub("", ref.decode(b.generation_token_ids, skip_special_tokens=skip)) for skip in (False, True)]
+    content = _THINK_TAG.sub("", call.message.get("content") or "")
+    if content.strip() and not any(content.strip() in text for text in texts):
         raise ctx.fail(f"decoded generation {texts[0]!r:.80} does not contain the content {content!r:.80}",
                        call)
     if call.finish_reason != "length" and b.generation_token_ids and b.generation_token_ids[-1] != ref.eos:

@@ -46,3 +46,54 @@ def fake_ctx(runner, chatml_ref):
     yield make
     for ctx in made:
         runner.run(ctx.client.aclose())
+
+
+# --- the reference server and its mutants, in process (one defect catalogue: reference_impl/mutants) -------
+
+ZOO_ARGS = ["--engine", "hf", "--served-model-name", "tiny", "--max-model-len", "1024",
+            "--reasoning-parser", "qwen3", "--tool-parser", "hermes"]  # as the selftest serves the zoo
+
+
+def build_zoo():
+    """The mutant zoo app (reference + every mutant, one engine) on the transformers engine and tiny-chatml."""
+    import argparse
+
+    from reference_impl.mutants.host import build_app
+    from reference_impl.server.cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return build_app(parser.parse_args(["--model", str(fixture_path("tiny-chatml")), *ZOO_ARGS]))
+
+
+@pytest.fixture(scope="session")
+def zoo(runner):
+    """The zoo app with its lifespan entered on the session loop (engines started once for the session)."""
+    import contextlib
+
+    app = build_zoo()
+    stack = contextlib.AsyncExitStack()
+    runner.run(stack.enter_async_context(app.router.lifespan_context(app)))
+    yield app
+    runner.run(stack.aclose())
+
+
+@pytest.fixture
+def zoo_ctx(runner, zoo, chatml_ref):
+    """``ctx = zoo_ctx("no-correction")``: a check context on one mount of the in-process zoo, over
+    ``httpx.ASGITransport`` (the real server code, no network), configured as the selftest configures the suite."""
+    made = []
+
+    def make(mount: str = "reference", **target: object) -> Context:
+        base = f"http://zoo/{mount}"
+        client = GymClient(base + "/v1", model="tiny", transport=httpx.ASGITransport(app=zoo), timeout=60,
+                           retry_budget_s=1.0, retry_pause_s=0.01)
+        settings = dict(model="tiny", tokenizer=chatml_ref.name, strict=True, rescore_model=chatml_ref.name,
+                        refit_url=base + "/weights/reload")
+        settings.update(target)
+        ctx = Context(Target(base + "/v1", **settings), runner, reference=chatml_ref, client=client)
+        made.append(ctx)
+        return ctx
+    yield make
+    for ctx in made:
+        runner.run(ctx.client.aclose())

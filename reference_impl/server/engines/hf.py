@@ -1,5 +1,7 @@
 """transformers engine: exact, slow, one request at a time. For unit tests and machines without vLLM.
 
+A forced tool choice is decoded under the tool's JSON schema with xgrammar, the library vLLM uses.
+
 Logprobs follow vLLM's ``processed_logprobs`` (contract §8.3): log-softmax of the logits after
 temperature and top-p, i.e. the distribution the token was actually sampled from. Prompt logprobs
 are of the unprocessed distribution, as vLLM's are.
@@ -7,6 +9,7 @@ are of the unprocessed distribution, as vLLM's are.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import torch
@@ -52,11 +55,29 @@ class HFEngine(Engine):
         self._lock = asyncio.Lock()  # torch forward passes are not run concurrently
 
     async def generate(self, prompt_ids: list[int], params: GenerateParams) -> GenerateResult:
-        if params.json_schema is not None:
-            raise EngineError("tool_choice 'required' or a named function needs constrained decoding, which the "
-                              "hf engine does not do (use --engine vllm)", status=400, param="tool_choice")
         async with self._lock:
             return await asyncio.to_thread(self._generate, prompt_ids, params)
+
+    def _matcher(self, schema: dict):
+        """Constrained decoding for a forced tool choice, with the grammar library vLLM uses (xgrammar), JSON
+        whitespace fixed as the vllm engine configures it. Unlike vLLM with a reasoning parser, the constraint
+        starts at the first generated token (callers that want reasoning first send enable_thinking: false)."""
+        try:
+            import xgrammar as xgr
+        except ImportError as exc:
+            raise EngineError("tool_choice 'required' or a named function needs constrained decoding (xgrammar), "
+                              f"which is not importable: {exc}", status=400, param="tool_choice") from exc
+        if getattr(self, "_compiler", None) is None:
+            from transformers import AutoTokenizer
+            info = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(self.model_dir),
+                                                      vocab_size=self.vocab_size, stop_token_ids=sorted(self.stop_ids))
+            self._compiler = xgr.GrammarCompiler(info)
+        try:
+            compiled = self._compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
+        except Exception as exc:  # noqa: BLE001 - an unusable schema is the caller's error
+            raise EngineError(f"the tool's JSON schema cannot be compiled: {exc}".splitlines()[0], status=400,
+                              param="tools") from exc
+        return xgr, xgr.GrammarMatcher(compiled), xgr.allocate_token_bitmask(1, self.vocab_size)
 
     @torch.no_grad()
     def _generate(self, prompt_ids: list[int], p: GenerateParams) -> GenerateResult:
@@ -70,7 +91,14 @@ class HFEngine(Engine):
             result.prompt_logprobs = [None] + [float(x) for x in picked]
             result.prompt_top_logprobs = [None] + [_top(row, p.prompt_logprobs) for row in raw]
         past, logits = out.past_key_values, out.logits[0, -1]
+        grammar = self._matcher(p.json_schema) if p.json_schema is not None else None
         for _ in range(p.max_tokens):
+            if grammar is not None:  # tokens the grammar forbids get -inf before the sampler sees them
+                xgr, matcher, bitmask = grammar
+                matcher.fill_next_token_bitmask(bitmask)
+                logits = logits.float().unsqueeze(0).clone()
+                xgr.apply_token_bitmask_inplace(logits, bitmask)
+                logits = logits[0]
             lp = processed_logprobs(logits, p.temperature, p.top_p)
             if p.temperature == 0:
                 tok = int(torch.argmax(lp))
@@ -78,6 +106,8 @@ class HFEngine(Engine):
                 tok = int(torch.multinomial(lp.exp(), 1, generator=gen))
             result.token_ids.append(tok)
             result.logprobs.append(float(lp[tok]))
+            if grammar is not None:
+                grammar[1].accept_token(tok)
             if result.top_logprobs is not None:
                 result.top_logprobs.append(_top(lp, p.top_logprobs))
             if tok in self.stop_ids:

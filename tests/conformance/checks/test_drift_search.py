@@ -23,12 +23,12 @@ def test_resplit_keeps_the_text_and_changes_the_ids(chatml_ref):
     assert split != ids and chatml_ref.decode(split) == chatml_ref.decode(ids)
 
 
-def test_passes_on_a_splicing_endpoint(fake_ctx):
-    run_check(fake_ctx(), "M1", "drift-search")
+def test_passes_on_a_splicing_endpoint(zoo_ctx):
+    run_check(zoo_ctx(), "M1", "drift-search")
 
 
-def test_finds_and_shrinks_retokenization(fake_ctx):
-    ctx = fake_ctx(mode="retokenize")
+def test_finds_and_shrinks_retokenization(zoo_ctx):
+    ctx = zoo_ctx("no-correction")
     with pytest.raises(CheckFailure) as info:
         run_check(ctx, "M1", "drift-search")
     hyp = info.value.evidence.hypothesis
@@ -38,8 +38,8 @@ def test_finds_and_shrinks_retokenization(fake_ctx):
     assert ctx.drift_stats["first_failure"] is not None and ctx.drift_stats["first_failure"] <= 12
 
 
-def test_seed_is_honoured(fake_ctx):
-    ctx = fake_ctx(mode="retokenize")
+def test_seed_is_honoured(zoo_ctx):
+    ctx = zoo_ctx("no-correction")
     ctx.hypothesis_seed = 1234
     with pytest.raises(CheckFailure) as info:
         run_check(ctx, "M1", "drift-search")
