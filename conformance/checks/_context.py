@@ -41,6 +41,12 @@ class Context:
         self._cache: dict[str, Any] = {}
         self.hypothesis_seed: int | None = None  # --hypothesis-seed, so CI runs can vary it
 
+    async def aclose(self) -> None:
+        """End of the session: close the HTTP client and release the reference tokenizer's gc freeze."""
+        await self.client.aclose()
+        if self._reference is not None:
+            self._reference.release()
+
     # -- plumbing ---------------------------------------------------------------------------------------
     def run(self, coro: Awaitable[T]) -> T:
         return self.runner.run(coro)

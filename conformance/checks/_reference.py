@@ -30,7 +30,12 @@ class Reference:
         # The tokenizer and transformers' modules live for the whole run. Moving them to the permanent
         # generation keeps every later full collection from re-walking them -- hypothesis runs one
         # (gc.collect + gc.get_referrers) when it first seeds a thread, ~0.25 s cold with this heap.
+        # Scoped to the run: :meth:`release` (called when the session's context closes) unfreezes.
         gc.freeze()
+
+    def release(self) -> None:
+        """End the gc freeze of __init__, so the user's process collects normally after the suite."""
+        gc.unfreeze()
 
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=False))
