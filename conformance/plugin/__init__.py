@@ -107,7 +107,7 @@ class _Session:
 
     def close(self) -> None:
         for ctx in self.contexts.values():
-            self.runner.run(ctx.client.aclose())
+            self.runner.run(ctx.aclose())  # also ends the reference tokenizer's gc freeze
         if self.runner is not None:
             self.runner.close()
 
