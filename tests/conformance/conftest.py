@@ -1,4 +1,5 @@
-"""Shared fixtures for the conformance tests: fixture tokenizers, fake endpoints, a check context over them."""
+"""Shared fixtures for the conformance tests: fixture tokenizers, the session loop, and the reference server and
+its mutants (the mutant zoo) in process and over HTTP, with check contexts on them."""
 from __future__ import annotations
 
 import httpx
@@ -8,7 +9,6 @@ from conformance.checks import Context, Reference, Target
 from conformance.client import GymClient, Runner
 from fixtures import fixture_path
 
-from .fake_endpoint import FakeEndpoint
 
 
 @pytest.fixture(scope="session")
@@ -26,26 +26,6 @@ def runner():
     r = Runner()
     yield r
     r.close()
-
-
-@pytest.fixture
-def fake_ctx(runner, chatml_ref):
-    """``ctx = fake_ctx(defects={"double-eos"}, mode="splice")``: a check context over an in-memory fake."""
-    made = []
-
-    def make(*, defects=(), mode="splice", ref: Reference | None = None, reply="ok", kwargs=None) -> Context:
-        ref = ref or chatml_ref
-        fake = FakeEndpoint(ref, mode=mode, defects=set(defects), reply=reply)
-        client = GymClient("http://fake/v1", transport=httpx.MockTransport(fake.handler), timeout=5,
-                           retry_budget_s=1.0, retry_pause_s=0.01)
-        ctx = Context(Target("http://fake/v1", tokenizer=ref.name, chat_template_kwargs=kwargs or {}), runner,
-                      reference=ref, client=client)
-        ctx.fake = fake
-        made.append(ctx)
-        return ctx
-    yield make
-    for ctx in made:
-        runner.run(ctx.client.aclose())
 
 
 # --- the reference server and its mutants, in process (one defect catalogue: reference_impl/mutants) -------
@@ -97,3 +77,13 @@ def zoo_ctx(runner, zoo, chatml_ref):
     yield make
     for ctx in made:
         runner.run(ctx.client.aclose())
+
+
+@pytest.fixture(scope="session")
+def zoo_url():
+    """The zoo over real HTTP (its own app and engine, uvicorn in a thread): ``f"{zoo_url}/<mount>/v1"``, for
+    tests that run the suite as users do (pytest --endpoint, gym-conformance run)."""
+    from .hostile import serve
+
+    with serve(build_zoo(), lifespan="on") as url:
+        yield url

@@ -1,5 +1,6 @@
 """The pytest plugin end to end through pytester: inert without --endpoint, the suite from an empty directory,
 tier grading, report.json + junit.xml, and broken endpoints giving clear causes with exit codes 0/1/2."""
+import contextlib
 import json
 import xml.etree.ElementTree as ET
 
@@ -7,7 +8,7 @@ import pytest
 
 from fixtures import fixture_path
 
-from ..fake_endpoint import FakeEndpoint, serve
+from ..hostile import Hostile, serve
 
 pytest_plugins = ["pytester"]
 CHATML = str(fixture_path("tiny-chatml"))
@@ -28,13 +29,12 @@ def test_inert_without_endpoint(pytester):
     assert not (pytester.path / "reports").exists()
 
 
-def test_correct_endpoint_passes_from_an_empty_directory(pytester, chatml_ref):
-    with serve(FakeEndpoint(chatml_ref)) as url:
-        result = _run(pytester, url)
+def test_correct_endpoint_passes_from_an_empty_directory(pytester, zoo_url):
+    result = _run(pytester, f"{zoo_url}/reference/v1")
     assert result.ret == 0, result.stdout.str()[-3000:]
     report = _report(pytester)
     assert report["schema"] == "gym-conformance/report/1" and report["summary"]["verdict"] == "pass"
-    assert report["environment"]["hypothesis_profile"] == "ci" and report["target"]["model"] == "fake"
+    assert report["environment"]["hypothesis_profile"] == "ci" and report["target"]["model"] == "tiny"
     ids = {r["check_id"] for r in report["results"]}
     assert {"E3", "M1", "M3", "M24", "E20", "T1", "M17"} <= ids
     assert all(r["outcome"] in ("pass", "info", "skipped") for r in report["results"])
@@ -42,10 +42,10 @@ def test_correct_endpoint_passes_from_an_empty_directory(pytester, chatml_ref):
     assert props.get("check_id") and props.get("tier") in ("MUST", "SHOULD", "INFO")
 
 
-def test_should_failure_is_non_strict_unless_strict(pytester, chatml_ref):
-    with serve(FakeEndpoint(chatml_ref, defects={"usage-wrong"})) as url:
-        lenient = _run(pytester, url, "--check", "E6", "--check", "E3")
-        strict = _run(pytester, url, "--check", "E6", "--conformance-strict")
+def test_should_failure_is_non_strict_unless_strict(pytester, zoo_url):
+    url = f"{zoo_url}/usage-wrong/v1"
+    lenient = _run(pytester, url, "--check", "E6", "--check", "E3")
+    strict = _run(pytester, url, "--check", "E6", "--conformance-strict")
     assert lenient.ret == 0
     lenient.stdout.fnmatch_lines(["*non-strict (SHOULD): E6*"])
     assert strict.ret == 1
@@ -53,9 +53,8 @@ def test_should_failure_is_non_strict_unless_strict(pytester, chatml_ref):
     assert result["outcome"] == "fail" and "usage" in result["message"]
 
 
-def test_must_failure_exits_1_with_token_evidence(pytester, chatml_ref):
-    with serve(FakeEndpoint(chatml_ref, mode="retokenize")) as url:
-        result = _run(pytester, url, "--check", "M3")
+def test_must_failure_exits_1_with_token_evidence(pytester, zoo_url):
+    result = _run(pytester, f"{zoo_url}/no-correction/v1", "--check", "M3")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*M3 multiturn/bpe-retokenization [[]MUST[]] *re-tokenized the previous generation*",
                                  "*reproduce: curl*"])
@@ -76,23 +75,25 @@ def test_endpoint_down_exits_2_with_one_line(pytester):
                                          (["--conformance-timeout", "-1"], "positive number"),
                                          (["--refit-url", "http://h/reload"], "needs --rescore-model"),
                                          (["--refit-url", "h/reload", "--rescore-model", CHATML], "not an http(s) URL")])
-def test_bad_options_exit_2(pytester, chatml_ref, args, words):
+def test_bad_options_exit_2(pytester, zoo_url, args, words):
     # options are validated in pytest_configure, which pytester can only observe from a subprocess
-    with serve(FakeEndpoint(chatml_ref)) as url:
-        result = pytester.runpytest_subprocess("--endpoint", url, "-p", "no:cacheprovider", *args)
+    result = pytester.runpytest_subprocess("--endpoint", f"{zoo_url}/reference/v1", "-p", "no:cacheprovider", *args)
     assert result.ret == 2 and words in result.stderr.str()
     assert "Traceback" not in result.stderr.str()
 
 
-@pytest.mark.parametrize("defects, slow, cause", [
-    ({"5xx"}, 0.0, "HTTP 503 after"),
-    ({"malformed"}, 0.0, "not JSON"),
-    ({"partial-bundle"}, 0.0, "missing: generation_log_probs"),
-    (set(), 3.0, "timeout"),
+@pytest.mark.parametrize("broken, cause", [
+    ("5xx", "HTTP 503 after"),
+    ("malformed", "not JSON"),
+    ("partial-bundle", "missing: generation_log_probs"),  # a mutant: a contract defect, not a transport one
+    ("slow", "timeout"),
 ])
-def test_broken_endpoint_fails_with_the_cause(pytester, chatml_ref, defects, slow, cause):
-    with serve(FakeEndpoint(chatml_ref, defects=defects), slow_s=slow) as url:
-        result = _run(pytester, url, "--check", "E3", "--conformance-timeout", "1")
+def test_broken_endpoint_fails_with_the_cause(pytester, zoo_url, broken, cause):
+    with contextlib.ExitStack() as stack:
+        url = f"{zoo_url}/{broken}/v1" if broken == "partial-bundle" else \
+            stack.enter_context(serve(Hostile(broken))) + "/v1"
+        result = _run(pytester, url, "--check", "E3", "--conformance-timeout", "1",
+                      "--model", "tiny" if broken == "partial-bundle" else "m")
     assert result.ret == 1
     out = result.stdout.str()
     assert cause in out and "Traceback" not in out
@@ -100,22 +101,21 @@ def test_broken_endpoint_fails_with_the_cause(pytester, chatml_ref, defects, slo
     assert e3["outcome"] == "fail" and cause in e3["message"]
 
 
-def test_xdist_workers_report_every_result(pytester, chatml_ref):
+def test_xdist_workers_report_every_result(pytester, zoo_url):
     pytest.importorskip("xdist")
-    with serve(FakeEndpoint(chatml_ref)) as url:
-        result = pytester.runpytest_subprocess("--endpoint", url, "--tokenizer", CHATML, "-p", "no:cacheprovider",
-                                               "-n", "2", "--check", "E3", "--check", "E4", "--check", "M3",
-                                               "--check", "M5")
+    result = pytester.runpytest_subprocess("--endpoint", f"{zoo_url}/reference/v1", "--tokenizer", CHATML,
+                                           "-p", "no:cacheprovider", "-n", "2", "--check", "E3", "--check", "E4",
+                                           "--check", "M3", "--check", "M5")
     assert result.ret == 0, result.stdout.str()[-2000:]
     report = _report(pytester)
     assert sorted(r["check_id"] for r in report["results"]) == ["E3", "E4", "M3", "M5", "M5"]
 
 
-def test_cli_run_uses_the_same_suite(chatml_ref, tmp_path, capsys):
+def test_cli_run_uses_the_same_suite(zoo_url, tmp_path, capsys):
     from gym_conformance.cli import main
-    with serve(FakeEndpoint(chatml_ref, mode="retokenize")) as url:
-        ok = main(["run", "--endpoint", url, "--check", "E3", "--report", str(tmp_path / "a")])
-        bad = main(["run", "--endpoint", url, "--tokenizer", CHATML, "--check", "M3", "--report", str(tmp_path / "b")])
+    url = f"{zoo_url}/no-correction/v1"
+    ok = main(["run", "--endpoint", url, "--check", "E3", "--report", str(tmp_path / "a")])
+    bad = main(["run", "--endpoint", url, "--tokenizer", CHATML, "--check", "M3", "--report", str(tmp_path / "b")])
     assert (ok, bad) == (0, 1)
     assert json.loads((tmp_path / "b" / "report.json").read_text())["summary"]["verdict"] == "fail"
 
