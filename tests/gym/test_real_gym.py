@@ -48,5 +48,6 @@ def test_reference_under_real_gym(request, gym_bridges, version, reasoning_parse
     assert not outcome.errors, f"{outcome.summary()}\n{dict(outcome.errors)}"
     assert not outcome.endpoint_breaks, f"{outcome.summary()}\nfirst: {outcome.endpoint_breaks[0]}"
     assert outcome.calls == 4 * ROLLOUTS  # every call served with its token bundle
+    assert outcome.tool_calls >= ROLLOUTS  # every rollout's requested tool call came back as a function_call
     if reasoning_parser:
         assert outcome.reasoning_items > 0  # the rollouts did exercise Gym's reasoning round trip
