@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 SUITE = Path(__file__).parents[1] / "suite" / "test_conformance.py"
-_KEY = pytest.StashKey["_Session"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,10 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class _Session:
-    """Per-run state on the controller (and each xdist worker): settings, contexts, graded results."""
+    """One run's state on the controller (and each xdist worker), registered with pytest's plugin manager as
+    ``gym-conformance-session`` in ``pytest_configure``; its methods are the hooks that need that state."""
 
     def __init__(self, config: pytest.Config, endpoints: list[str]) -> None:
         opt, ini = config.getoption, config.getini
+        self.config = config
         self.endpoints = endpoints
         self.model = opt("model") or ini("conformance_model") or None
         self.api_key = opt("api_key") or os.environ.get("OPENAI_API_KEY") or "dummy_key"
@@ -87,9 +88,11 @@ class _Session:
         self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
         self.is_worker = hasattr(config, "workerinput")
         self.started, self.t0 = "", 0.0
+        self.aborted: str | None = None  # why the run could not run, for the report's one "error" result
         self.results: list[dict[str, Any]] = []
         self.contexts: dict[str, Any] = {}
         self.runner: Any = None
+        self.previous_profile: Any = None
 
     def context(self, endpoint: str):
         if endpoint not in self.contexts:
@@ -111,6 +114,68 @@ class _Session:
         if self.runner is not None:
             self.runner.close()
 
+    def abort(self, message: str) -> None:
+        """Could not run: one clear line on stderr and exit code 2 (never a traceback)."""
+        self.aborted = message
+        if not self.is_worker and self.started:
+            # Aborting in sessionstart skips pytest_sessionfinish: write the could-not-run report here.
+            _grading.write_report(self, message)
+        _exit(message)
+
+    # -- hooks that need the run's state -------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.started, self.t0 = _now(), time.monotonic()
+        if self.is_worker:
+            return
+        import httpx
+        from ..client import split_base
+        for url in self.endpoints:
+            api, _ = split_base(url)
+            try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
+                httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {self.api_key}"})
+            except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the endpoint is not up
+                self.abort(f"endpoint {url} unreachable: {type(exc).__name__}: {exc or 'no response'}")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "conformance_endpoint" in metafunc.fixturenames:
+            ids = [u.split("://", 1)[-1].rstrip("/") for u in self.endpoints]
+            metafunc.parametrize("conformance_endpoint", self.endpoints, ids=ids, scope="session")
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from ..core import CATALOGUE
+        keep, drop = [], []
+        for item in items:
+            mark = item.get_closest_marker("conformance_check")
+            if mark is None:
+                keep.append(item)
+                continue
+            spec = CATALOGUE[mark.args[0]]
+            if self.checks and spec.id not in self.checks:
+                drop.append(item)
+                continue
+            item.user_properties += [("check_id", spec.id), ("tier", spec.tier)]
+            keep.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = getattr(report, "conformance", None)
+        if result and not self.is_worker:
+            self.results.append(result)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.previous_profile:
+            from hypothesis import settings
+            settings.load_profile(self.previous_profile)  # in-process runs (pytester) must not leak our profile
+        config.pluginmanager.unregister(self)
+
+
+def _session(config: pytest.Config) -> _Session | None:
+    """The run's session object (None when the plugin is inert)."""
+    return config.pluginmanager.get_plugin(_grading.SESSION)
+
 
 def _option(config: pytest.Config, name: str) -> Any:
     try:
@@ -119,19 +184,12 @@ def _option(config: pytest.Config, name: str) -> Any:
         return None
 
 
-def _abort(message: str) -> None:
-    """Could not run: one clear line on stderr and exit code 2 (never a traceback)."""
-    _grading.ABORT["reason"] = message  # becomes the report's one "error" result
-    state = _grading.ACTIVE.get("state")
-    if state is not None and not state.is_worker and state.started:
-        # Aborting in sessionstart skips pytest_sessionfinish: write the could-not-run report here.
-        _grading.write_report(state, _grading.ABORT.pop("reason"))
+def _exit(message: str) -> None:
     pytest.exit(f"gym-conformance: {message}", returncode=2)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    _grading.ABORT.clear()  # in-process runs (pytester) must not inherit an earlier run's abort
     endpoints = config.getoption("endpoint") or config.getini("conformance_endpoints")
     if not endpoints:
         return
@@ -139,47 +197,46 @@ def pytest_configure(config: pytest.Config) -> None:
     state = _Session(config, list(endpoints))
     for url in state.endpoints:
         if not url.startswith(("http://", "https://")):
-            _abort(f"--endpoint {url!r} is not an http(s) URL")
+            _exit(f"--endpoint {url!r} is not an http(s) URL")
     from ..checks import CHECKS
     unknown = [c for c in state.checks if c not in CHECKS]
     if unknown:
         kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
-        _abort(f"{kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(CHECKS)}")
+        _exit(f"{kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(CHECKS)}")
     try:
         state.timeout = float(state.timeout_raw)
         if state.timeout <= 0:
             raise ValueError
     except (TypeError, ValueError):
-        _abort(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
+        _exit(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
     if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-        _abort(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
+        _exit(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
     if state.rescore_model and not (Path(state.rescore_model) / "config.json").is_file():
-        _abort(f"--rescore-model {state.rescore_model!r} is not a local model directory (no config.json)")
+        _exit(f"--rescore-model {state.rescore_model!r} is not a local model directory (no config.json)")
     if state.refit_url and not state.rescore_model:
-        _abort("--refit-url needs --rescore-model: R8 refits the endpoint to those weights and rescores with them")
+        _exit("--refit-url needs --rescore-model: R8 refits the endpoint to those weights and rescores with them")
     if state.refit_url and not state.refit_url.startswith(("http://", "https://")):
-        _abort(f"--refit-url {state.refit_url!r} is not an http(s) URL")
+        _exit(f"--refit-url {state.refit_url!r} is not an http(s) URL")
     try:
         import json
         state.chat_template_kwargs = json.loads(state.kwargs_raw)
         if not isinstance(state.chat_template_kwargs, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
-        _abort(f"--chat-template-kwargs must be a JSON object: {exc}")
+        _exit(f"--chat-template-kwargs must be a JSON object: {exc}")
     from ..client import GYM_PROFILES
     if state.gym_version and state.gym_version not in GYM_PROFILES:
-        _abort(f"--gym-version {state.gym_version!r} is not a verified NeMo Gym version; verified: "
-               f"{', '.join(GYM_PROFILES)}")
+        _exit(f"--gym-version {state.gym_version!r} is not a verified NeMo Gym version; verified: "
+              f"{', '.join(GYM_PROFILES)}")
     if state.reasoning_parser_raw not in ("on", "off"):
-        _abort(f"conformance_gym_reasoning_parser must be on or off, got {state.reasoning_parser_raw!r}")
+        _exit(f"conformance_gym_reasoning_parser must be on or off, got {state.reasoning_parser_raw!r}")
     from .. import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
         from hypothesis import settings
         state.previous_profile = getattr(settings, "_current_profile", None)
         settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
         state.profile = "ci"
-    config.stash[_KEY] = state
-    _grading.ACTIVE["state"] = state
+    config.pluginmanager.register(state, _grading.SESSION)
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
     if str(SUITE) not in map(str, config.args):
         # An explicit file or directory argument keeps the user's own tests; a default run gets only the suite.
@@ -190,47 +247,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = str(state.report_dir / "junit.xml")
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(_KEY, None)
-    if state is not None and getattr(state, "previous_profile", None):
-        from hypothesis import settings
-        settings.load_profile(state.previous_profile)  # in-process runs (pytester) must not leak our profile
-    _grading.ACTIVE.pop("state", None)
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    state = session.config.stash.get(_KEY, None)
-    if state is None:
-        return
-    state.started, state.t0 = _now(), time.monotonic()
-    if state.is_worker:
-        return
-    import httpx
-    from ..client import split_base
-    for url in state.endpoints:
-        api, _ = split_base(url)
-        try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
-            httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {state.api_key}"})
-        except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the endpoint is not up
-            _abort(f"endpoint {url} unreachable: {type(exc).__name__}: {exc or 'no response'}")
-
-
 def _now() -> str:
     from ._reporting import now_iso
     return now_iso()
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    state = metafunc.config.stash.get(_KEY, None)
-    if state is not None and "conformance_endpoint" in metafunc.fixturenames:
-        ids = [u.split("://", 1)[-1].rstrip("/") for u in state.endpoints]
-        metafunc.parametrize("conformance_endpoint", state.endpoints, ids=ids, scope="session")
-
-
 @pytest.fixture
 def conformance_ctx(request: pytest.FixtureRequest, conformance_endpoint: str):
     """The shared check context of this endpoint (client, loop, reference tokenizer)."""
-    return request.config.stash[_KEY].context(conformance_endpoint)
+    return _session(request.config).context(conformance_endpoint)
 
 
 @pytest.fixture
@@ -244,33 +269,9 @@ def conformance_info(request: pytest.FixtureRequest):
 _INFO = pytest.StashKey[Any]()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    state = config.stash.get(_KEY, None)
-    if state is None:
-        return
-    from ..core import CATALOGUE
-    keep, drop = [], []
-    for item in items:
-        mark = item.get_closest_marker("conformance_check")
-        if mark is None:
-            keep.append(item)
-            continue
-        spec = CATALOGUE[mark.args[0]]
-        if state.checks and spec.id not in state.checks:
-            drop.append(item)
-            continue
-        item.user_properties += [("check_id", spec.id), ("tier", spec.tier)]
-        keep.append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
-
-
 from . import _grading  # noqa: E402
 from ._grading import (  # noqa: E402  hooks that grade and report live next door to keep this file small
-    pytest_runtest_logreport, pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
+    pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
 
-__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart", "pytest_generate_tests",
-           "pytest_collection_modifyitems", "pytest_runtest_makereport", "pytest_runtest_logreport",
-           "pytest_sessionfinish",
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_runtest_makereport", "pytest_sessionfinish",
            "pytest_terminal_summary", "conformance_ctx", "conformance_info"]

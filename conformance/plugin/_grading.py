@@ -14,9 +14,11 @@ import pytest
 from ..core import CATALOGUE, INFO, MUST, CheckFailure
 
 
+SESSION = "gym-conformance-session"  # the run's state: the plugin registers it under this name in pytest_configure
+
+
 def _state(config: pytest.Config):
-    from . import _KEY
-    return config.stash.get(_KEY, None)
+    return config.pluginmanager.get_plugin(SESSION)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -79,28 +81,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-ACTIVE: dict[str, Any] = {}  # the running session's state; logreport gets no config to look it up
-ABORT: dict[str, str] = {}  # why the run could not run (set by plugin._abort), for the report
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    result = getattr(report, "conformance", None)
-    state = ACTIVE.get("state")
-    if result and state is not None and not state.is_worker:
-        state.results.append(result)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if state is None:
         return
-    ACTIVE.pop("state", None)
     state.close()
     if state.is_worker:
         return
-    write_report(state, ABORT.pop("reason", None) or
-                 ("the run was interrupted (exit status 2)" if exitstatus == 2 else None))
+    write_report(state, state.aborted or ("the run was interrupted (exit status 2)" if exitstatus == 2 else None))
 
 
 def write_report(state, aborted: str | None = None) -> None:
