@@ -14,8 +14,8 @@ from typing import Any
 
 from .. import __version__
 
-SCHEMA = "gym-conformance/report/1"
-OUTCOMES = ("pass", "fail", "non_strict", "info", "skipped", "error")
+from ..report.model import SCHEMA
+from ..report.outcomes import OUTCOMES
 
 
 def now_iso() -> str:

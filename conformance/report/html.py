@@ -9,57 +9,29 @@ HTML alone is enough to recover the data (pytest-html does the same).
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ._diffview import diff_view
 from ._io import json_safe, pretty_json, write_atomic
-from .model import OUTCOMES, Report, Result, check_id_key, dumps
+from ._templates import environment
+from .model import Report, Result, check_id_key, dumps
+from .outcomes import FAMILIES, OUTCOMES, Outcome, family_of
 
 __all__ = ["LEGEND", "FAMILIES", "family_of", "render_html", "write_html"]
 
-# autobahn's legend, with the "Missing" column named for what it means here.
-LEGEND: dict[str, tuple[str, str]] = {
-    "pass": ("Pass", "the endpoint meets the requirement"),
-    "fail": ("Fail", "violates a MUST (or a SHOULD under --conformance-strict): not conformant"),
-    "non_strict": ("Non-Strict", "violates a SHOULD: still conformant, worth fixing"),
-    "info": ("Info", "behaviour the contract leaves open, reported for information"),
-    "skipped": ("Skipped", "not applicable here: feature not served or --tokenizer not given"),
-    "error": ("Error", "the check could not run: endpoint or harness error"),
-}
-FAMILIES: dict[str, str] = {
-    "E": "Endpoint, single call", "M": "Multi-turn and on-policy correction", "R": "Rollout and loop",
-    "T": "Template", "template": "Template", "B": "Benchmarks",
-}
+# the outcome vocabulary (label, description) as the templates read it
+LEGEND: dict[str, tuple[str, str]] = {o.value: (o.label, o.description) for o in Outcome}
 _DETAIL_OUTCOMES = ("fail", "non_strict", "error")
-_DETAIL_ORDER = ("fail", "error", "non_strict", "info", "pass", "skipped")
-
-
-def family_of(result: Result) -> str:
-    """``E4`` → ``E``; ids without a number fall back to the name's first segment (``template/...``)."""
-    match = re.fullmatch(r"([A-Za-z]+)\d+[a-z]?", result.check_id)
-    if match:
-        return match.group(1).upper()
-    return result.name.split("/", 1)[0] if "/" in result.name else "other"
 
 
 def _one_line(text: str | None, limit: int = 200) -> str:
     text = (text or "").strip()
     line = text.splitlines()[0] if text else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    # StrictUndefined: a template typo fails the tests instead of rendering an empty cell.
-    return jinja2.Environment(loader=jinja2.PackageLoader("conformance.report", "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def _metric(value: Any) -> str:
@@ -97,7 +69,7 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
     details = []
     for index, result in enumerate(report.results):
         has_detail = result.outcome in _DETAIL_OUTCOMES or result.evidence is not None
-        row = {"index": index, "result": result, "family": family_of(result), "has_detail": has_detail,
+        row = {"index": index, "result": result, "family": family_of(result.check_id, result.name), "has_detail": has_detail,
                "line": _one_line(result.message or (result.evidence.verdict if result.evidence else ""))}
         groups.setdefault(row["family"], []).append(row)
         if has_detail:
@@ -109,7 +81,7 @@ def _context(report: Report, matrix: Any = None) -> dict[str, Any]:
                                key=lambda row: (check_id_key(row["result"].check_id), row["index"]))}
                for fam in ordered]
     # Failures first: the reader opens the report to see what broke.
-    details.sort(key=lambda d: (_DETAIL_ORDER.index(d["result"].outcome), d["index"]))
+    details.sort(key=lambda d: (Outcome(d["result"].outcome).severity, d["index"]))
     summary = report.summary
     legend = [{"key": key, "label": LEGEND[key][0], "description": LEGEND[key][1],
                "count": summary.counts[key]} for key in OUTCOMES]
@@ -128,7 +100,7 @@ def render_html(report: Report | dict[str, Any], *, matrix: Any = None) -> str:
     """
     if not isinstance(report, Report):
         report = Report.from_dict(report)
-    return _environment().get_template("report.html.jinja").render(**_context(report, matrix))
+    return environment().get_template("report.html.jinja").render(**_context(report, matrix))
 
 
 def write_html(report: Report | dict[str, Any], path: str | os.PathLike[str], *, matrix: Any = None) -> Path:

@@ -13,8 +13,8 @@ from typing import Any
 
 from ._diffview import diff_text, diff_view
 from ._io import write_atomic
-from .html import LEGEND, family_of
-from .model import OUTCOMES, Report
+from .model import Report
+from .outcomes import OUTCOMES, Outcome, family_of
 
 __all__ = ["render_markdown", "write_markdown"]
 
@@ -42,20 +42,20 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
              f"tokenizer: `{target.tokenizer or 'none'}` · strict: {'on' if target.strict else 'off'}",
              f"- {report.started_at} · {report.duration_s:.1f} s · {report.tool_name} {report.tool_version}",
              "",
-             "| " + " | ".join(LEGEND[o][0] for o in OUTCOMES) + " |",
+             "| " + " | ".join(Outcome(o).label for o in OUTCOMES) + " |",
              "|" + " :-: |" * len(OUTCOMES),
              "| " + " | ".join(str(summary.counts[o]) for o in OUTCOMES) + " |", "",
              "| family | id | name | tier | outcome | message |", "| --- | --- | --- | --- | --- | --- |"]
     for result in report.results:
-        outcome = LEGEND[result.outcome][0]
+        outcome = Outcome(result.outcome).label
         outcome = f"**{outcome}**" if result.outcome in ("fail", "error") else outcome
         line = result.message or (result.evidence.verdict if result.evidence else "")
-        lines.append(f"| {family_of(result)} | {result.check_id} | `{_cell(result.name)}` | {result.tier} "
+        lines.append(f"| {family_of(result.check_id, result.name)} | {result.check_id} | `{_cell(result.name)}` | {result.tier} "
                      f"| {outcome} | {_cell(line)} |")
     for result in report.results:
         if result.outcome not in ("fail", "error", "non_strict"):
             continue
-        title = f"{result.check_id} `{result.name}`: {LEGEND[result.outcome][0]} ({result.tier})"
+        title = f"{result.check_id} `{result.name}`: {Outcome(result.outcome).label} ({result.tier})"
         lines += ["", f"## {title}", "", f"> {_cell(result.requirement)}", ""]
         ev = result.evidence
         if ev is None:

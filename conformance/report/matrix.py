@@ -15,21 +15,14 @@ from typing import Any, Iterable, Mapping
 
 from . import _schema as s
 from ._schema import ReportError
-from .model import OUTCOMES, TIERS, Report, check_id_key
+from .model import TIERS, Report, check_id_key
+from .outcomes import LEGEND_LINE, OUTCOMES, Outcome, worst_outcome
 
 __all__ = ["MATRIX_SCHEMA", "GLYPHS", "Matrix", "build_matrix", "worst_outcome", "render_matrix_markdown",
            "render_matrix_html", "matrix_view"]
 
 MATRIX_SCHEMA = "gym-conformance/matrix/1"
-# Worst first: a cell holding a fail and a pass is a fail.
-_SEVERITY = ("fail", "error", "non_strict", "info", "pass", "skipped")
-GLYPHS = {"pass": "✓", "fail": "✗", "non_strict": "~", "info": "i", "skipped": "–", "error": "!"}
-_LEGEND_MD = "✓ pass · ✗ fail · ~ non-strict · i info · – skipped · ! error · blank: not run"
-
-
-def worst_outcome(outcomes: Iterable[str]) -> str | None:
-    ranked = sorted(outcomes, key=_SEVERITY.index)
-    return ranked[0] if ranked else None
+GLYPHS = {o.value: o.glyph for o in Outcome}
 
 
 @dataclass
@@ -129,7 +122,7 @@ def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False,
         body = [[_md(row), *(glyph(row, c) for c in check_ids), matrix.verdict(row)] for row in matrix.rows]
     align = ["---"] * (2 if transpose else 1) + [":-:"] * (len(header) - (2 if transpose else 1))
     lines = ["| " + " | ".join(line) + " |" for line in (header, align, *body)]
-    return "\n".join(lines) + f"\n\n{_LEGEND_MD}\n"
+    return "\n".join(lines) + f"\n\n{LEGEND_LINE}\n"
 
 
 def matrix_view(matrix: Matrix) -> dict[str, Any]:
@@ -141,15 +134,15 @@ def matrix_view(matrix: Matrix) -> dict[str, Any]:
                   "cells": [{"check": c, "outcome": matrix.outcome(row, c),
                              "glyph": GLYPHS.get(matrix.outcome(row, c) or "", "")} for c in matrix.columns]}
                  for row in matrix.rows],
-        "legend": _LEGEND_MD,
+        "legend": LEGEND_LINE,
     }
 
 
 @functools.lru_cache(maxsize=1)
 def _macro() -> Any:
-    from .html import _environment  # local: jinja2 loads only when HTML is asked for
+    from ._templates import environment  # local: jinja2 loads only when HTML is asked for
 
-    return _environment().get_template("_matrix.html.jinja").module.matrix_section
+    return environment().get_template("_matrix.html.jinja").module.matrix_section
 
 
 def render_matrix_html(matrix: Matrix) -> str:

@@ -22,12 +22,10 @@ from ..core import Evidence, TokenDiff
 from . import _schema as s
 from ._io import json_safe, pretty_json, write_atomic
 from ._schema import ReportError
+from .outcomes import OUTCOMES, VERDICTS, verdict_of
 
 SCHEMA = "gym-conformance/report/1"
 TIERS = ("MUST", "SHOULD", "INFO")
-# Summary/legend order; "skipped" is autobahn's "Missing" (feature not advertised or not testable here).
-OUTCOMES = ("pass", "fail", "non_strict", "info", "skipped", "error")
-VERDICTS = ("pass", "fail", "error")
 
 
 @dataclass
@@ -104,8 +102,7 @@ def summarize(results: Sequence[Result]) -> Summary:
     counts = {outcome: 0 for outcome in OUTCOMES}
     for result in results:
         counts[result.outcome] += 1
-    verdict = "fail" if counts["fail"] else "error" if counts["error"] else "pass"
-    return Summary(verdict=verdict, counts=counts)
+    return Summary(verdict=verdict_of(r.outcome for r in results), counts=counts)
 
 
 # ---------------------------------------------------------------- JSON IO

@@ -13,7 +13,8 @@ from report_samples import (
 )
 
 from conformance.report import Report, ReportError
-from conformance.report.html import _environment, render_html, write_html
+from conformance.report._templates import environment
+from conformance.report.html import render_html, write_html
 from conformance.report.matrix import build_matrix
 
 
@@ -178,7 +179,7 @@ def test_invalid_input_is_rejected_and_nothing_written(tmp_path, report_dict):
 def test_write_html_and_template_settings(tmp_path, report_dict):
     path = write_html(Report.from_dict(report_dict), tmp_path / "r.html")
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert _environment().autoescape is True
+    assert environment().autoescape is True
     assert "<link" not in path.read_text() and "src=" not in path.read_text()  # self-contained
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from report_samples import build_report, simple_result
@@ -35,3 +36,12 @@ def test_pipes_and_backticks_cannot_break_the_markdown():
 def test_write_markdown(tmp_path, passing_dict):
     path = write_markdown(passing_dict, tmp_path / "summary.md")
     assert path.read_text(encoding="utf-8").startswith("# gym-conformance: PASS\n")
+
+
+def test_markdown_and_the_model_render_without_jinja2():
+    """The Markdown summary ($GITHUB_STEP_SUMMARY) and the outcome vocabulary need no template engine."""
+    from conformance._process import run_command
+
+    code = ("import sys; import conformance.report.markdown, conformance.report.outcomes, conformance.report.matrix; "
+            "sys.exit('jinja2' in sys.modules)")
+    assert run_command([sys.executable, "-c", code]).returncode == 0
