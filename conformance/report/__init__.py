@@ -6,7 +6,7 @@ diffs are :mod:`conformance.core`'s own types, so what a check raises is what th
 the model is imported here; the renderers (``.html``, ``.junit``, ``.markdown``, ``.matrix``) load
 jinja2 when first used.
 """
-from ._schema import ReportError
+from ._documents import ReportError
 from .model import (
     OUTCOMES,
     SCHEMA,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ._io import write_atomic
-from ._schema import ReportError
+from ._documents import ReportError
 from .artifacts import render_artifacts
 from .model import load
 

@@ -13,15 +13,13 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from . import _schema as s
-from ._schema import ReportError
+from ._documents import MATRIX_SCHEMA, MatrixDoc, ReportError, validate
 from .model import TIERS, Report, check_id_key
 from .outcomes import LEGEND_LINE, OUTCOMES, Outcome, worst_outcome
 
 __all__ = ["MATRIX_SCHEMA", "GLYPHS", "Matrix", "build_matrix", "worst_outcome", "render_matrix_markdown",
            "render_matrix_html", "matrix_view"]
 
-MATRIX_SCHEMA = "gym-conformance/matrix/1"
 GLYPHS = {o.value: o.glyph for o in Outcome}
 
 
@@ -50,25 +48,10 @@ class Matrix:
 
     @classmethod
     def from_dict(cls, data: Any) -> "Matrix":
-        s.obj(data, "", ["schema", "rows", "columns", "checks", "cells"])
-        if data["schema"] != MATRIX_SCHEMA:
-            raise ReportError("schema", f"expected {MATRIX_SCHEMA!r}, got {data['schema']!r}")
-        rows, columns = s.list_of(data, "rows", "", str), s.list_of(data, "columns", "", str)
-        checks = s.get(data, "checks", "", dict)
-        for check_id, meta in checks.items():
-            s.obj(meta, f"checks.{check_id}", ["name", "tier"])
-            s.get(meta, "name", f"checks.{check_id}", str)
-            s.choice(meta, "tier", f"checks.{check_id}", TIERS)
-        cells = s.get(data, "cells", "", dict)
-        for row, row_cells in cells.items():
-            if row not in rows:
-                raise ReportError(f"cells.{row}", "row is not listed in rows")
-            for check_id in s.get(cells, row, "cells", dict):
-                if check_id not in columns:
-                    raise ReportError(f"cells.{row}.{check_id}", "check id is not listed in columns")
-                s.choice(row_cells, check_id, f"cells.{row}", OUTCOMES)
-        return cls(rows, columns, {row: dict(cells.get(row, {})) for row in rows},
-                   {key: dict(value) for key, value in checks.items()})
+        doc = validate(MatrixDoc, data)  # raises ReportError naming the field
+        return cls(list(doc.rows), list(doc.columns),
+                   {row: {c: o.value for c, o in doc.cells.get(row, {}).items()} for row in doc.rows},
+                   {key: meta.model_dump() for key, meta in doc.checks.items()})
 
 
 AnyReport = Report | dict[str, Any]

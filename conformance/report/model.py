@@ -14,14 +14,12 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..core import Evidence, TokenDiff
-from . import _schema as s
 from ._io import json_safe, pretty_json, write_atomic
-from ._schema import ReportError
+from ._documents import ReportDoc, ReportError, validate
 from .outcomes import OUTCOMES, VERDICTS, verdict_of
 
 SCHEMA = "gym-conformance/report/1"
@@ -152,102 +150,30 @@ def _report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def _report_from_dict(data: Any) -> Report:
-    s.obj(data, "", ["schema", "tool", "started_at", "finished_at", "duration_s", "target", "environment",
-                     "summary", "results"])
-    if data["schema"] != SCHEMA:
-        raise ReportError("schema", f"expected {SCHEMA!r}, got {data['schema']!r}")
-    for key in ("started_at", "finished_at"):
-        _check_timestamp(s.get(data, key, "", str), key)
-    tool = s.obj(data["tool"], "tool", ["name", "version"])
-    target = s.obj(data["target"], "target", ["endpoints", "model", "tokenizer", "strict"])
-    env = s.obj(data["environment"], "environment", ["python", "platform", "cpu_flags", "hypothesis_profile"])
-    items = s.get(data, "results", "", list)
-    results = [_result_from_dict(item, f"results[{i}]") for i, item in enumerate(items)]
-    report = Report(
-        tool_name=s.get(tool, "name", "tool", str), tool_version=s.get(tool, "version", "tool", str),
-        started_at=s.get(data, "started_at", "", str), finished_at=s.get(data, "finished_at", "", str),
-        duration_s=s.get(data, "duration_s", "", float),
-        target=Target(endpoints=s.list_of(target, "endpoints", "target", str),
-                      model=s.get(target, "model", "target", str, nullable=True),
-                      tokenizer=s.get(target, "tokenizer", "target", str, nullable=True),
-                      strict=s.get(target, "strict", "target", bool)),
-        environment=Environment(python=s.get(env, "python", "environment", str),
-                                platform=s.get(env, "platform", "environment", str),
-                                cpu_flags=s.list_of(env, "cpu_flags", "environment", str),
-                                hypothesis_profile=s.get(env, "hypothesis_profile", "environment", str,
-                                                         nullable=True)),
-        results=results)
-    _check_summary(_summary_from_dict(data["summary"]), summarize(results))
-    return report
+    doc = validate(ReportDoc, data)  # raises ReportError naming the field
+    return Report(
+        tool_name=doc.tool.name, tool_version=doc.tool.version, started_at=doc.started_at,
+        finished_at=doc.finished_at, duration_s=float(doc.duration_s),
+        target=Target(endpoints=list(doc.target.endpoints), model=doc.target.model, tokenizer=doc.target.tokenizer,
+                      strict=doc.target.strict),
+        environment=Environment(python=doc.environment.python, platform=doc.environment.platform,
+                                cpu_flags=list(doc.environment.cpu_flags),
+                                hypothesis_profile=doc.environment.hypothesis_profile),
+        results=[_result(r, raw) for r, raw in zip(doc.results, data["results"])])
 
 
-def _check_timestamp(text: str, path: str) -> None:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise ReportError(path, f"expected an ISO 8601 timestamp, got {text!r}") from None
-
-
-def _summary_from_dict(data: Any) -> Summary:
-    s.obj(data, "summary", ["verdict", "counts"])
-    counts = s.obj(data["counts"], "summary.counts", OUTCOMES)
-    for outcome in OUTCOMES:
-        if s.get(counts, outcome, "summary.counts", int) < 0:
-            raise ReportError(f"summary.counts.{outcome}", f"expected a count >= 0, got {counts[outcome]}")
-    return Summary(verdict=s.choice(data, "verdict", "summary", VERDICTS), counts=dict(counts))
-
-
-def _check_summary(stored: Summary, computed: Summary) -> None:
-    # A summary that disagrees with its results would make the HTML badge and CI gate lie; refuse it.
-    for outcome in OUTCOMES:
-        if stored.counts[outcome] != computed.counts[outcome]:
-            raise ReportError(f"summary.counts.{outcome}", f"says {stored.counts[outcome]} but results have "
-                                                           f"{computed.counts[outcome]}")
-    if stored.verdict != computed.verdict:
-        raise ReportError("summary.verdict", f"says {stored.verdict!r} but results give {computed.verdict!r}")
-
-
-def _result_from_dict(data: Any, path: str) -> Result:
-    s.obj(data, path, ["check_id", "name", "tier", "requirement", "outcome", "nodeid", "duration_s",
-                       "message", "evidence"])
-    if not s.get(data, "check_id", path, str):
-        raise ReportError(f"{path}.check_id", "must not be empty")
-    evidence = data["evidence"]
-    return Result(check_id=data["check_id"], name=s.get(data, "name", path, str),
-                  tier=s.choice(data, "tier", path, TIERS), requirement=s.get(data, "requirement", path, str),
-                  outcome=s.choice(data, "outcome", path, OUTCOMES), nodeid=s.get(data, "nodeid", path, str),
-                  duration_s=s.get(data, "duration_s", path, float),
-                  message=s.get(data, "message", path, str, nullable=True),
-                  evidence=None if evidence is None else _evidence_from_dict(evidence, f"{path}.evidence"))
-
-
-def _evidence_from_dict(data: Any, path: str) -> Evidence:
-    s.obj(data, path, ["verdict", "endpoint", "request", "response", "curl", "token_diff", "metrics",
-                       "hypothesis", "notes"])
-    diff, hyp = data["token_diff"], data["hypothesis"]
-    # request/response stay free-form: the client records a non-JSON error body as a string, and that
-    # is precisely the evidence an "endpoint returned garbage" failure needs to show.
-    return Evidence(verdict=s.get(data, "verdict", path, str), endpoint=s.get(data, "endpoint", path, str),
-                    request=data["request"], response=data["response"],
-                    curl=s.get(data, "curl", path, str, nullable=True),
-                    token_diff=None if diff is None else _diff_from_dict(diff, f"{path}.token_diff"),
-                    metrics=s.get(data, "metrics", path, dict, nullable=True),
-                    hypothesis=None if hyp is None else _hypothesis_from_dict(hyp, f"{path}.hypothesis"),
-                    notes=s.list_of(data, "notes", path, str))
-
-
-def _diff_from_dict(data: Any, path: str) -> TokenDiff:
-    labels = ("expected_label", "actual_label", "expected_context", "actual_context")
-    s.obj(data, path, ["expected", "actual", "first_diff", *labels])
-    expected, actual = s.list_of(data, "expected", path, int), s.list_of(data, "actual", path, int)
-    first = s.get(data, "first_diff", path, int, nullable=True)
-    if first is not None and not 0 <= first <= max(len(expected), len(actual)):
-        raise ReportError(f"{path}.first_diff", f"{first} is outside both sequences (lengths {len(expected)} "
-                                                f"and {len(actual)})")
-    texts = {key: s.get(data, key, path, str) for key in labels}
-    return TokenDiff(expected=expected, actual=actual, first_diff=first, **texts)
-
-
-def _hypothesis_from_dict(data: Any, path: str) -> dict[str, Any]:
-    s.obj(data, path, ["seed", "example"])
-    return {"seed": s.get(data, "seed", path, int, nullable=True), "example": data["example"]}
+def _result(doc, raw: dict[str, Any]) -> Result:
+    ev = doc.evidence
+    evidence = None
+    if ev is not None:
+        # request/response stay free-form as sent: the client records a non-JSON error body as a string, and
+        # that is precisely the evidence an "endpoint returned garbage" failure needs to show
+        raw_ev = raw["evidence"]
+        diff = None if ev.token_diff is None else TokenDiff(**ev.token_diff.model_dump())
+        evidence = Evidence(verdict=ev.verdict, endpoint=ev.endpoint, request=raw_ev["request"],
+                            response=raw_ev["response"], curl=ev.curl, token_diff=diff, metrics=raw_ev["metrics"],
+                            hypothesis=None if ev.hypothesis is None else dict(raw_ev["hypothesis"]),
+                            notes=list(ev.notes))
+    return Result(check_id=doc.check_id, name=doc.name, tier=doc.tier, requirement=doc.requirement,
+                  outcome=doc.outcome.value, nodeid=doc.nodeid, duration_s=float(doc.duration_s),
+                  message=doc.message, evidence=evidence)

@@ -63,7 +63,7 @@ def test_validation_error_names_file_and_field(tmp_path, capsys, report_dict):
     code, _, err = run(capsys, source, "--junit", tmp_path / "j.xml")
     assert code == 2
     assert err.strip() == (f"gym-conformance report: error: invalid report: {source}: "
-                           "results[5].evidence.token_diff.first_diff: expected int or null, got str '3'")
+                           "results[5].evidence.token_diff.first_diff: Input should be a valid integer, got str '3'")
     assert not (tmp_path / "j.xml").exists()
 
 
