@@ -122,6 +122,14 @@ if __name__ == "__main__":
     args = parser.parse_args()
     # Gym reads its global config through hydra from sys.argv on first use (inside a request): leave it ours.
     sys.argv = sys.argv[:1]
+    # ... and hydra writes an outputs/<date>/<time>/ folder into the working directory: give it a scratch one.
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="gym-bridge-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    os.chdir(scratch)
     if args.mode == "version":
         print(_version())
     elif args.mode == "serve":
