@@ -1,6 +1,8 @@
 """What every check receives: the target, the sync bridge to the async client, the reference tokenizer, caches."""
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -51,18 +53,6 @@ class Context:
     def run(self, coro: Awaitable[T]) -> T:
         return self.runner.run(coro)
 
-    def cached(self, key: str, make: Callable[[], T]) -> T:
-        """Memoise expensive shared probes (the first-turn call) across checks; errors are re-raised each time."""
-        if key not in self._cache:
-            try:
-                self._cache[key] = ("ok", make())
-            except Exception as exc:  # noqa: BLE001 - every check depending on it should report the same cause
-                self._cache[key] = ("err", exc)
-        kind, value = self._cache[key]
-        if kind == "err":
-            raise value
-        return value
-
     @property
     def reference(self) -> Reference:
         if self._reference is None:
@@ -82,11 +72,13 @@ class Context:
         params.setdefault("chat_template_kwargs", self.target.chat_template_kwargs or None)
         return Rollout(self.client, **params)
 
-    async def probe(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Like :meth:`cached` for a coroutine probe (the first-turn call): run once per session, shared."""
+    async def probe(self, key: str, make: Callable[[], T | Awaitable[T]]) -> T:
+        """Memoise an expensive shared probe (the first-turn call, a loaded rescoring model) for the session;
+        ``make`` may be a plain function or a coroutine function. Errors are re-raised to every asker."""
         if key not in self._cache:
             try:
-                self._cache[key] = ("ok", await make())
+                value = make()
+                self._cache[key] = ("ok", await value if inspect.isawaitable(value) else value)
             except Exception as exc:  # noqa: BLE001 - every check depending on it should report the same cause
                 self._cache[key] = ("err", exc)
         kind, value = self._cache[key]

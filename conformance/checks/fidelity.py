@@ -54,7 +54,7 @@ async def _rescore(ctx: Context, ids: list[int]) -> list[float | None]:
     """log p(ids[t] | ids[:t]) at τ=1: from ``--rescore-model`` when given, else the endpoint's own rescoring."""
     path = ctx.target.rescore_model
     if path:
-        return ctx.cached(f"rescorer:{path}", lambda: _local_rescorer(path))(ids)
+        return (await ctx.probe(f"rescorer:{path}", lambda: _local_rescorer(path)))(ids)
     return await _prompt_logprobs(ctx, ids, 1.0)
 
 

@@ -29,6 +29,16 @@ async def _replay_text(ctx: Context, r: Rollout, text: str, *, eos: bool = True)
     return await r.replay(parse_generation(ctx.reference.decode(ids)), ids + ([_eos(ctx)] if eos else []))
 
 
+async def _turn_then_user(ctx: CheckContext, ask: str, text: str, follow_up: str, *, label: str) -> None:
+    """U -> (``text``, supplied) -> U -> one sampled token; the supplied turn must survive into the next prompt."""
+    r = ctx.rollout(max_tokens=4)
+    r.user(ask)
+    await _replay_text(ctx, r, text)
+    r.user(follow_up)
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label=label)
+
+
 @check("M1", "sampled-rollout")
 async def continuity_sampled(ctx: CheckContext) -> None:
     """Three sampled calls (U gen U gen U gen): the endpoint's own generations carried back unchanged."""
@@ -131,12 +141,8 @@ async def tool_call_bytes(ctx: CheckContext) -> None:
 @check("M5", "across-user")
 async def reasoning_across_user(ctx: CheckContext) -> None:
     """P05: reasoning of an earlier turn stays in the served prompt after a new user turn."""
-    r = ctx.rollout(max_tokens=4)
-    r.user("What is 2+2?")
-    await _replay_text(ctx, r, "<think>\nTwo plus two makes four.\n</think>\n\nIt is 4.")
-    r.user("And 3+3?")
-    await r.generate(max_tokens=1)
-    ctx.assert_continuity(r.steps, label="reasoning across a user turn")
+    await _turn_then_user(ctx, "What is 2+2?", "<think>\nTwo plus two makes four.\n</think>\n\nIt is 4.", "And 3+3?",
+                          label="reasoning across a user turn")
 
 
 @check("M5", "across-tools")
@@ -332,12 +338,8 @@ async def parallel_tool_results(ctx: CheckContext) -> None:
 async def empty_think_block(ctx: CheckContext) -> None:
     """P06: an answer without reasoning, then a user turn; with thinking off the generation prompt ends in an
     empty think block that Qwen3-style templates drop from history."""
-    r = ctx.rollout(max_tokens=4)
-    r.user("Say hello.")
-    await _replay_text(ctx, r, "Hello there.")
-    r.user("Again, please.")
-    await r.generate(max_tokens=1)
-    ctx.assert_continuity(r.steps, label="answer without reasoning, then a user turn")
+    await _turn_then_user(ctx, "Say hello.", "Hello there.", "Again, please.",
+                          label="answer without reasoning, then a user turn")
 
 
 @check("M20")
