@@ -25,6 +25,7 @@ from tests.gym._drive import drive, gym_proxy, judge
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=256)
+    parser.add_argument("--only", choices=["reference", "stock vLLM"], help="drive one endpoint only")
     args = parser.parse_args()
     model = fixture_path("tiny-qwen3")
     endpoints = {
@@ -37,6 +38,8 @@ def main() -> None:
     rows = []
     try:
         for name, argv in endpoints.items():
+            if args.only and name != args.only:
+                continue
             port = free_port()
             with ServerProcess(argv(port), port, timeout=300) as server:
                 for version in VERSIONS:

@@ -103,10 +103,40 @@ async def drive(url: str, rollouts: int, *, concurrency: int = 32, max_tokens: i
     return await asyncio.gather(*(one(i) for i in range(rollouts)))
 
 
+def _first_break(items: list[dict[str, Any]]) -> tuple[int, int | None] | None:
+    """Gym's contiguity rule, located: (index of the first item whose prompt does not extend everything seen,
+    index of the carrier before it) or None when contiguous."""
+    seen: list[int] = []
+    previous = None
+    for i, item in enumerate(items):
+        if item.get("generation_token_ids") is None:
+            continue
+        prompt = item.get("prompt_token_ids") or []
+        if prompt[:len(seen)] != seen:
+            return i, previous
+        seen, previous = list(prompt) + list(item["generation_token_ids"]), i
+    return None
+
+
+def _dropped_by_client(items: list[dict[str, Any]], carrier: int | None, version: str) -> bool:
+    """Did this Gym version drop the turn that ``carrier`` ends (empty text, no tool calls) from the next request?"""
+    if carrier is None or not gym_profile(version).drops_empty_assistant:
+        return False
+    run = [carrier]
+    while run[0] > 0 and items[run[0] - 1].get("type") in ("reasoning", "message", "function_call") and \
+            items[run[0] - 1].get("role", "assistant") == "assistant" and \
+            items[run[0] - 1].get("generation_token_ids") is None:
+        run.insert(0, run[0] - 1)
+    findings: list[str] = []
+    to_messages([items[i] for i in run] + [{"role": "user", "content": "next"}], gym=gym_profile(version),
+                findings=findings)
+    return bool(findings)
+
+
 def judge(results: list[Any], version: str, judge_bridge: GymBridge) -> Outcome:
-    """Gym's contiguity rule on each rollout; a break is the client's when its Gym version dropped a turn."""
+    """Gym's contiguity rule on each rollout; a break is the client's when the turn right before it is one its
+    Gym version dropped from the request (0.4.0, an empty assistant turn), the endpoint's otherwise."""
     outcome = Outcome(rollouts=len(results))
-    profile = gym_profile(version)
     for i, result in enumerate(results):
         if isinstance(result, Exception):
             outcome.errors[f"{type(result).__name__}: {result}".splitlines()[0][:200]] += 1
@@ -118,8 +148,8 @@ def judge(results: list[Any], version: str, judge_bridge: GymBridge) -> Outcome:
         ok, why = judge_bridge.contiguous(result)
         if ok:
             continue
-        findings: list[str] = []
-        to_messages(result, gym=profile, findings=findings)
-        (outcome.client_breaks if findings else outcome.endpoint_breaks).append(
-            {"rollout": i, "why": why, "findings": findings, "items": result})
+        where = _first_break(result)
+        client = where is not None and _dropped_by_client(result, where[1], version)
+        (outcome.client_breaks if client else outcome.endpoint_breaks).append(
+            {"rollout": i, "why": why, "at_item": None if where is None else where[0], "items": result})
     return outcome
