@@ -36,3 +36,74 @@ def test_every_command_module_has_the_command_interface():
 def test_console_script_runs_from_the_venv():
     result = run_command([sys.executable, "-m", "gym_conformance", "fixtures", "--bogus"], capture=True, timeout=120)
     assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def _option_help(help_text: str) -> dict[str, str]:
+    """``--flag`` -> its whole entry (the flag line and the indented lines under it) in an argparse help text."""
+    blocks: list[list[str]] = []
+    for line in help_text.splitlines():
+        if line.startswith("  -"):
+            blocks.append([line.strip()])
+        elif blocks and line.startswith("   ") and line.strip():
+            blocks[-1].append(line.strip())
+        else:
+            blocks.append([])
+    entries = {}
+    for block in filter(None, blocks):
+        for flag in block[0].split("  ")[0].replace(",", " ").split():
+            if flag.startswith("-"):
+                entries[flag] = " ".join(block)
+    return entries
+
+
+def test_every_command_help_lists_its_options_with_defaults():
+    import argparse
+
+    from gym_conformance.cli import command_parser
+
+    for name in COMMANDS:
+        parser = command_parser(name)
+        entries = _option_help(parser.format_help())
+        for action in parser._actions:
+            if not action.option_strings or action.default in (None, False, [], argparse.SUPPRESS):
+                continue
+            flag = action.option_strings[-1]
+            assert flag in entries, (name, flag)
+            assert "default" in entries[flag], f"gym-conformance {name} --help: {flag} does not state its default"
+
+
+def test_help_exits_0_and_states_defaults(capsys):
+    try:
+        main(["run", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--conformance-timeout SECONDS per-request timeout, also the retry budget for 429/5xx (default: 60)" in out
+    assert "--conformance-strict, --strict" in out and "--debug" in out and "--quiet" in out
+
+
+def test_an_error_is_one_line_and_exit_2_and_a_traceback_only_with_debug(monkeypatch, capsys):
+    import pytest
+
+    import gym_conformance.cli as cli
+
+    def boom(name, args):
+        raise RuntimeError("the engine fell over\nwith a second line")
+
+    monkeypatch.setattr(cli, "cmd_run", boom)
+    assert main(["fixtures", "tiny-chatml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gym-conformance fixtures: error: RuntimeError: the engine fell over with a second line "
+                   "(--debug shows the traceback)"]
+    for argv in (["--debug", "fixtures", "tiny-chatml"], ["fixtures", "--debug", "tiny-chatml"]):
+        with pytest.raises(RuntimeError, match="the engine fell over"):
+            main(argv)
+
+
+def test_global_flags_go_before_or_after_the_command(monkeypatch):
+    import gym_conformance.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "cmd_run", lambda name, args: seen.append((args.quiet, args.debug)) or 0)
+    assert main(["-q", "fixtures"]) == 0 and main(["fixtures", "--quiet"]) == 0 and main(["fixtures"]) == 0
+    assert seen == [(True, False), (True, False), (False, False)]

@@ -5,106 +5,68 @@ happens. With it, the plugin adds the suite module to the collection, grades res
 become "non-strict" xfails unless ``--conformance-strict``), and writes ``report.json`` + ``junit.xml``.
 Exit codes: 0 every MUST passed, 1 a check failed, 2 could not run (endpoint unreachable, bad options).
 
-This subpackage is the harness's pytest edge: the hooks and fixtures here, tier grading in ``_grading``,
-the report.json document in ``_reporting``, and ``gym-conformance run`` (``cli``), which calls ``pytest.main``.
+This subpackage is the harness's pytest edge: the hooks and fixtures here, the settings table every front end
+is generated from in ``_settings``, tier grading in ``_grading``, the report.json document in ``_reporting``,
+and ``gym-conformance run`` (``cli``, its terminal display in ``_console``), which calls ``pytest.main``.
+No module-level state: one run's state is the :class:`_Session` registered with the plugin manager.
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ._settings import OPTIONS, SETTINGS_OWNERS, Settings, SettingsError, add_pytest_options, resolve
+
 SUITE = Path(__file__).parents[1] / "suite" / "test_conformance.py"
+CONSOLE = "gym-conformance-console"  # a live display (``gym-conformance run`` registers one) the session informs
+_CHECK_ID = re.compile(r"::test_([A-Z]+\d+)_")  # the suite names its items test_<ID>_<name>[<endpoint>]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("gym-conformance", "NeMo Gym conformance of an OpenAI-compatible generation endpoint")
-    g.addoption("--endpoint", action="append", default=[], metavar="URL",
-                help="endpoint base URL (…/v1); repeat for one server per data-parallel rank")
-    g.addoption("--model", default=None, help="served model name (default: first id from /v1/models)")
-    g.addoption("--api-key", default=None, help="bearer key (default: $OPENAI_API_KEY, else dummy_key)")
-    g.addoption("--tokenizer", default=None, metavar="PATH_OR_NAME",
-                help="local Hugging Face tokenizer for template-level checks (skipped without it)")
-    g.addoption("--rescore-model", default=None, metavar="PATH",
-                help="local Hugging Face model holding the trainer's current weights: M24 teacher-forces with it "
-                     "instead of the endpoint's /v1/completions (catches an endpoint serving stale weights)")
-    g.addoption("--refit-url", default=None, metavar="URL",
-                help='R8: POST {"path": <--rescore-model>} here to make the endpoint load the trainer\'s weights, '
-                     "then check that served log probs follow them (skipped without it)")
-    g.addoption("--conformance-strict", action="store_true", default=None,
-                help="SHOULD-level failures fail the run")
-    g.addoption("--conformance-report", default=None, metavar="DIR", help="report directory (default: reports/)")
-    g.addoption("--check", action="append", default=[], metavar="ID", help="run only these check ids (E4, M1, …)")
-    g.addoption("--chat-template-kwargs", default=None, metavar="JSON",
-                help='chat_template_kwargs sent on every call, e.g. \'{"enable_thinking": false}\'')
-    g.addoption("--gym-version", default=None, metavar="VERSION",
-                help="which NeMo Gym the client reproduces (0.4.0, 0.7.0; default: the newest verified)")
-    g.addoption("--gym-reasoning-parser", default=None, choices=["on", "off"],
-                help="Gym's uses_reasoning_parser, which must match the endpoint's reasoning parser (default: on)")
-    g.addoption("--conformance-timeout", type=float, default=None, metavar="SECONDS",
-                help="per-request timeout, also the retry budget for 429/5xx (default 60)")
-    parser.addini("conformance_endpoints", "endpoint base URLs", type="linelist", default=[])
-    parser.addini("conformance_model", "served model name", default="")
-    parser.addini("conformance_tokenizer", "local tokenizer for template-level checks", default="")
-    parser.addini("conformance_rescore_model", "local model for M24's teacher-forced rescoring", default="")
-    parser.addini("conformance_refit_url", "R8's weight-refit hook (POST {path})", default="")
-    parser.addini("conformance_strict", "SHOULD-level failures fail the run", type="bool", default=False)
-    parser.addini("conformance_report", "report directory", default="reports")
-    parser.addini("conformance_checks", "check ids to run", type="linelist", default=[])
-    parser.addini("conformance_timeout", "per-request timeout in seconds", default="60")
-    parser.addini("conformance_gym_version", "NeMo Gym version the client reproduces", default="")
-    parser.addini("conformance_gym_reasoning_parser", "Gym's uses_reasoning_parser: on or off", default="on")
-    parser.addini("conformance_chat_template_kwargs", "JSON chat_template_kwargs sent on every call", default="")
+    add_pytest_options(parser)
 
 
 class _Session:
     """One run's state on the controller (and each xdist worker), registered with pytest's plugin manager as
     ``gym-conformance-session`` in ``pytest_configure``; its methods are the hooks that need that state."""
 
-    def __init__(self, config: pytest.Config, endpoints: list[str]) -> None:
-        opt, ini = config.getoption, config.getini
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
-        self.endpoints = endpoints
-        self.model = opt("model") or ini("conformance_model") or None
-        self.api_key = opt("api_key") or os.environ.get("OPENAI_API_KEY") or "dummy_key"
-        self.tokenizer = opt("tokenizer") or ini("conformance_tokenizer") or None
-        self.rescore_model = opt("rescore_model") or ini("conformance_rescore_model") or None
-        self.refit_url = opt("refit_url") or ini("conformance_refit_url") or None
-        strict = opt("conformance_strict")
-        self.strict = bool(ini("conformance_strict") if strict is None else strict)
-        base = opt("conformance_report") or ini("conformance_report") or "reports"
-        self.report_dir = Path(config.invocation_params.dir, base)
-        self.checks = [c.upper() for c in (opt("check") or ini("conformance_checks"))]
-        self.timeout_raw = opt("conformance_timeout") or ini("conformance_timeout")
-        self.kwargs_raw = opt("chat_template_kwargs") or ini("conformance_chat_template_kwargs") or "{}"
-        self.chat_template_kwargs: dict[str, Any] = {}
-        self.gym_version = opt("gym_version") or ini("conformance_gym_version") or None
-        self.reasoning_parser_raw = opt("gym_reasoning_parser") or ini("conformance_gym_reasoning_parser") or "on"
-        self.profile = _option(config, "hypothesis_profile")
-        seed = _option(config, "hypothesis_seed")
-        self.seed = int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None
+        self.settings = settings
+        # what the grading and reporting hooks read
+        self.endpoints = list(settings.endpoints)
+        self.model = settings.model
+        self.tokenizer = settings.tokenizer
+        self.strict = settings.strict
+        self.checks = settings.checks
+        self.report_dir = Path(config.invocation_params.dir, settings.report_dir)
+        self.profile = settings.hypothesis_profile
         self.is_worker = hasattr(config, "workerinput")
         self.started, self.t0 = "", 0.0
         self.aborted: str | None = None  # why the run could not run, for the report's one "error" result
-        self.results: list[dict[str, Any]] = []
+        self.results: list[Any] = []
         self.contexts: dict[str, Any] = {}
         self.runner: Any = None
         self.previous_profile: Any = None
+        self._totals_sent = False
 
     def context(self, endpoint: str):
         if endpoint not in self.contexts:
             from ..checks import Context, Target
             from ..client import Runner
+            s = self.settings
             self.runner = self.runner or Runner()
-            ctx = Context(Target(endpoint, model=self.model, api_key=self.api_key, tokenizer=self.tokenizer,
-                                 strict=self.strict, timeout=self.timeout, rescore_model=self.rescore_model,
-                                 refit_url=self.refit_url, gym_version=self.gym_version,
-                                 reasoning_parser=self.reasoning_parser_raw == "on",
-                                 chat_template_kwargs=self.chat_template_kwargs), self.runner)
-            ctx.hypothesis_seed = self.seed
+            ctx = Context(Target(endpoint, model=s.model, api_key=s.api_key, tokenizer=s.tokenizer,
+                                 strict=s.strict, timeout=s.timeout, rescore_model=s.rescore_model,
+                                 refit_url=s.refit_url, gym_version=s.gym_version,
+                                 reasoning_parser=s.reasoning_parser,
+                                 chat_template_kwargs=dict(s.chat_template_kwargs)), self.runner)
+            ctx.hypothesis_seed = s.hypothesis_seed
             self.contexts[endpoint] = ctx
         return self.contexts[endpoint]
 
@@ -122,6 +84,9 @@ class _Session:
             _grading.write_report(self, message)
         _exit(message)
 
+    def _console(self) -> Any:
+        return None if self.is_worker else self.config.pluginmanager.get_plugin(CONSOLE)
+
     # -- hooks that need the run's state -------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -133,7 +98,7 @@ class _Session:
         for url in self.endpoints:
             api, _ = split_base(url)
             try:  # Gym's readiness rule: any HTTP response (even 401/404) means the server is up
-                httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {self.api_key}"})
+                httpx.get(api + "/models", timeout=10.0, headers={"Authorization": f"Bearer {self.settings.api_key}"})
             except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the endpoint is not up
                 self.abort(f"endpoint {url} unreachable: {type(exc).__name__}: {exc or 'no response'}")
 
@@ -160,10 +125,33 @@ class _Session:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._collected([item.nodeid for item in session.items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._collected(ids)  # under xdist the controller collects nothing; every worker reports the same ids
+
+    def _collected(self, nodeids: list[str]) -> None:
+        console = self._console()
+        if console is None or self._totals_sent:
+            return
+        self._totals_sent = True
+        console.collected([m.group(1) for m in map(_CHECK_ID.search, nodeids) if m])
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        console, match = self._console(), _CHECK_ID.search(nodeid)
+        if console is not None and match:
+            console.started(match.group(1), nodeid)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, "conformance", None)
-        if result and not self.is_worker:
-            self.results.append(result)
+        if not result or self.is_worker:
+            return
+        self.results.append(result)
+        console, match = self._console(), _CHECK_ID.search(report.nodeid)
+        if console is not None and match:
+            console.finished(match.group(1), report.nodeid, _outcome(result))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.previous_profile:
@@ -172,14 +160,20 @@ class _Session:
         config.pluginmanager.unregister(self)
 
 
+def _outcome(result: Any) -> str:
+    """A graded result's outcome as text, whichever shape the grading hooks give it (mapping or object)."""
+    value = result.get("outcome") if isinstance(result, dict) else getattr(result, "outcome", None)
+    return str(getattr(value, "value", value))
+
+
 def _session(config: pytest.Config) -> _Session | None:
     """The run's session object (None when the plugin is inert)."""
     return config.pluginmanager.get_plugin(_grading.SESSION)
 
 
-def _option(config: pytest.Config, name: str) -> Any:
+def _option(config: pytest.Config, dest: str) -> Any:
     try:
-        return config.getoption(name)
+        return config.getoption(dest)
     except ValueError:  # hypothesis' pytest plugin disabled (-p no:hypothesispytest)
         return None
 
@@ -190,51 +184,20 @@ def _exit(message: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    endpoints = config.getoption("endpoint") or config.getini("conformance_endpoints")
-    if not endpoints:
-        return
-    from ..core import CATALOGUE
-    state = _Session(config, list(endpoints))
-    for url in state.endpoints:
-        if not url.startswith(("http://", "https://")):
-            _exit(f"--endpoint {url!r} is not an http(s) URL")
-    from ..checks import CHECKS
-    unknown = [c for c in state.checks if c not in CHECKS]
-    if unknown:
-        kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
-        _exit(f"{kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(CHECKS)}")
+    values = {o.name: _option(config, o.dest) for o in OPTIONS if o.owner in SETTINGS_OWNERS}
+    ini = {o.ini: config.getini(o.ini) for o in OPTIONS if o.ini}
+    if not (values["endpoints"] or ini["conformance_endpoints"]):
+        return  # inert
     try:
-        state.timeout = float(state.timeout_raw)
-        if state.timeout <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        _exit(f"conformance timeout must be a positive number of seconds, got {state.timeout_raw!r}")
-    if state.tokenizer and not Path(state.tokenizer).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-        _exit(f"--tokenizer {state.tokenizer!r} does not exist and the hub is offline")
-    if state.rescore_model and not (Path(state.rescore_model) / "config.json").is_file():
-        _exit(f"--rescore-model {state.rescore_model!r} is not a local model directory (no config.json)")
-    if state.refit_url and not state.rescore_model:
-        _exit("--refit-url needs --rescore-model: R8 refits the endpoint to those weights and rescores with them")
-    if state.refit_url and not state.refit_url.startswith(("http://", "https://")):
-        _exit(f"--refit-url {state.refit_url!r} is not an http(s) URL")
-    try:
-        import json
-        state.chat_template_kwargs = json.loads(state.kwargs_raw)
-        if not isinstance(state.chat_template_kwargs, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        _exit(f"--chat-template-kwargs must be a JSON object: {exc}")
-    from ..client import GYM_PROFILES
-    if state.gym_version and state.gym_version not in GYM_PROFILES:
-        _exit(f"--gym-version {state.gym_version!r} is not a verified NeMo Gym version; verified: "
-              f"{', '.join(GYM_PROFILES)}")
-    if state.reasoning_parser_raw not in ("on", "off"):
-        _exit(f"conformance_gym_reasoning_parser must be on or off, got {state.reasoning_parser_raw!r}")
+        settings = resolve(values, ini, os.environ)
+    except SettingsError as exc:
+        _exit(str(exc))
+    state = _Session(config, settings)
     from .. import strategies  # noqa: F401  registers the "ci" and "deep" hypothesis profiles
     if state.profile is None:
-        from hypothesis import settings
-        state.previous_profile = getattr(settings, "_current_profile", None)
-        settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
+        from hypothesis import settings as hypothesis_settings
+        state.previous_profile = getattr(hypothesis_settings, "_current_profile", None)
+        hypothesis_settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
         state.profile = "ci"
     config.pluginmanager.register(state, _grading.SESSION)
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
