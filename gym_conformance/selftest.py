@@ -10,10 +10,12 @@ the model samples), with evidence matching the listed cause, and the reference f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -88,6 +90,8 @@ def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from fixtures import fixture_path
 
     try:
@@ -95,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"gym-conformance selftest: error: cannot read {args.expectations}: {exc}", file=sys.stderr)
         return 2
+    quiet = bool(getattr(args, "quiet", False))
+    console = Console()
+    live = console.is_terminal and not quiet  # otherwise plain lines: CI logs stay clean
     out = args.report_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = fixture_path("tiny-chatml")
@@ -103,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
             "--served-model-name", "tiny", "--reasoning-parser", "qwen3", "--tool-parser", "hermes"]
     start = time.monotonic()
     try:
-        with ServerProcess(host, port, log_path=out / "zoo-server.log") as zoo:
+        with contextlib.ExitStack() as stack:
+            with console.status(f"selftest: starting the mutant zoo on the {args.engine} engine ...") if live \
+                    else contextlib.nullcontext():
+                zoo = stack.enter_context(ServerProcess(host, port, log_path=out / "zoo-server.log"))
             listing = httpx.get(f"{zoo.url}/mutants", timeout=10).json()
             names = [REFERENCE] + [m["name"] for m in listing["mutants"]]
             unknown = set(args.only or []) - set(names)
@@ -111,10 +121,17 @@ def run(args: argparse.Namespace) -> int:
                 print(f"gym-conformance selftest: error: unknown mutant {sorted(unknown)[0]!r}", file=sys.stderr)
                 return 2
             names = [n for n in names if not args.only or n in args.only]
-            print(f"selftest: zoo up in {time.monotonic() - start:.0f}s; running the suite on {len(names)} endpoints")
-            with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-                codes = dict(zip(names, pool.map(
-                    lambda n: _run_suite(n, zoo.url, tokenizer, out, args.hypothesis_profile), names)))
+            if not quiet:
+                print(f"selftest: zoo up in {time.monotonic() - start:.0f}s; running the suite on {len(names)} "
+                      "endpoints", flush=True)
+            with _Progress(console, len(names), live=live, quiet=quiet) as progress:
+                def one(name: str) -> int:
+                    progress.started(name)
+                    code = _run_suite(name, zoo.url, tokenizer, out, args.hypothesis_profile)
+                    progress.finished(name, code)
+                    return code
+                with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+                    codes = dict(zip(names, pool.map(one, names)))
     except ServerDidNotStart as exc:
         print(f"gym-conformance selftest: error: the mutant zoo did not start: {exc}", file=sys.stderr)
         return 2
@@ -131,15 +148,84 @@ def run(args: argparse.Namespace) -> int:
     matrix = build_matrix(reports)
     (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
     (out / "matrix.md").write_text(render_matrix_markdown(matrix) + "\n")
-    print(render_matrix_markdown(matrix))
     problems = compare(matrix, expectations, messages)
     problems += [f"{n}: no report" for n in names if n not in reports]
     if not args.only:
         from conformance.core import CATALOGUE
         problems += [f"{c}: killed by no mutant and not justified in unkilled_checks"
                      for c in uncovered(expectations, set(CATALOGUE))]
-    for line in problems:
-        print(f"selftest: MISMATCH {line}")
-    print(f"selftest: {len(names)} endpoints in {time.monotonic() - start:.0f}s; "
-          f"{'matrix matches the expectation table' if not problems else f'{len(problems)} mismatches'}")
+    verdict = (f"{len(names)} endpoints in {time.monotonic() - start:.0f}s; "
+               f"{'matrix matches the expectation table' if not problems else f'{len(problems)} mismatches'}")
+    if live:
+        _render(console, matrix, names, codes, problems, expectations, verdict, out)
+    else:
+        if not quiet:
+            print(render_matrix_markdown(matrix))
+        for line in problems:
+            print(f"selftest: MISMATCH {line}")
+        print(f"selftest: {verdict}")
     return 0 if not problems else 1
+
+
+class _Progress:
+    """A progress bar over the endpoints (rich, on a terminal) or one plain line per finished endpoint."""
+
+    def __init__(self, console: Any, total: int, *, live: bool, quiet: bool) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn)
+        self.live, self.quiet, self.total, self.done = live, quiet, total, 0
+        self.running: list[str] = []
+        self.lock = threading.Lock()
+        self.bar = Progress(SpinnerColumn(), TextColumn("selftest"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("{task.fields[current]}"), console=console)
+        self.task = self.bar.add_task("endpoints", total=total, current="")
+
+    def __enter__(self) -> "_Progress":
+        if self.live:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.stop()
+
+    def started(self, name: str) -> None:
+        with self.lock:
+            self.running.append(name)
+            self.bar.update(self.task, current=", ".join(self.running))
+
+    def finished(self, name: str, code: int) -> None:
+        with self.lock:
+            self.running.remove(name)
+            self.done += 1
+            self.bar.update(self.task, advance=1, current=", ".join(self.running))
+            if not self.live and not self.quiet:
+                print(f"selftest: [{self.done}/{self.total}] {name}: suite exit {code}", flush=True)
+
+
+def _render(console: Any, matrix: Matrix, names: list[str], codes: dict[str, int], problems: list[str],
+            expectations: dict[str, Any], verdict: str, out: Path) -> None:
+    """The end-of-run summary on a terminal: one row per endpoint (what it failed, whether that was expected)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="selftest: the suite against the reference and every mutant", title_justify="left")
+    for column, kw in (("endpoint", {"no_wrap": True}), ("suite exit", {"justify": "right"}),
+                       ("failed checks", {"ratio": 1}), ("as expected", {})):
+        table.add_column(column, **kw)
+    for name in names:
+        mine = [p.split(": ", 1)[1] for p in problems if p.startswith(f"{name}: ")]
+        failed = ", ".join(sorted(matrix.failing(name), key=_natural)) or "-"
+        expected = Text("yes", style="green") if not mine else Text("; ".join(mine), style="bold red")
+        table.add_row(name, str(codes.get(name, "-")), failed, expected)
+    console.print(table)
+    for line in problems:
+        if not any(line.startswith(f"{n}: ") for n in names):
+            console.print(Text(f"MISMATCH {line}", style="bold red"))
+    style = "bold green" if not problems else "bold red"
+    console.print(Text(f"selftest: {verdict}", style=style))
+    for path in (out / "matrix.md", out / "matrix.json", out):
+        console.print(f"{'reports' if path == out else path.suffix[1:]}: {path}", markup=False, highlight=False)
+
+
+def _natural(check_id: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", check_id)]

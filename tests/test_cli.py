@@ -107,3 +107,53 @@ def test_global_flags_go_before_or_after_the_command(monkeypatch):
     monkeypatch.setattr(cli, "cmd_run", lambda name, args: seen.append((args.quiet, args.debug)) or 0)
     assert main(["-q", "fixtures"]) == 0 and main(["fixtures", "--quiet"]) == 0 and main(["fixtures"]) == 0
     assert seen == [(True, False), (True, False), (False, False)]
+
+
+def test_demo_runs_the_suite_through_gym_conformance_run(monkeypatch, tmp_path, capsys):
+    # No vLLM here: the server is a stand-in; what is checked is the suite's command line, parsed by run's parser.
+    import contextlib
+
+    import gym_conformance.demo as demo
+    from conformance._process import Finished
+    from gym_conformance.cli import command_parser
+
+    @contextlib.contextmanager
+    def server(argv, port, log_path=None):
+        assert argv[argv.index("--engine") + 1] == "vllm"
+        yield type("Server", (), {"url": f"http://127.0.0.1:{port}"})()
+
+    commands = []
+    monkeypatch.setattr(demo, "ServerProcess", server)
+    monkeypatch.setattr(demo, "run_command", lambda argv, cwd=None: commands.append(argv) or Finished(0, "", ""))
+    assert main(["demo", "--report-dir", str(tmp_path)]) == 0
+    (suite,) = commands
+    assert suite[1:4] == ["-m", "gym_conformance", "run"]
+    args = command_parser("run").parse_args(suite[4:])
+    assert args.endpoint[0].endswith("/v1") and args.conformance_report == str(tmp_path)
+    assert "demo: conformance exit code 0" in capsys.readouterr().out
+    assert main(["--quiet", "demo", "--report-dir", str(tmp_path)]) == 0
+    assert commands[1][3] == "--quiet" and capsys.readouterr().out == ""
+
+
+def test_selftest_progress_is_plain_lines_off_a_terminal_and_its_summary_a_table_on_one(capsys, tmp_path):
+    import io
+    import re
+
+    from rich.console import Console
+
+    from conformance.report.matrix import Matrix
+    from gym_conformance.selftest import _Progress, _render
+
+    with _Progress(Console(file=io.StringIO()), 2, live=False, quiet=False) as progress:
+        progress.started("reference")
+        progress.finished("reference", 0)
+    out = capsys.readouterr().out
+    assert out == "selftest: [1/2] reference: suite exit 0\n" and not re.search(r"\x1b\[|\r", out)
+    screen = io.StringIO()
+    matrix = Matrix(["reference", "no-correction"], ["M3"], {"reference": {"M3": "pass"}, "no-correction": {"M3": "pass"}})
+    _render(Console(file=screen, width=160), matrix, matrix.rows, {"reference": 0, "no-correction": 0},
+            ["no-correction: expected to fail ['M3'] but they passed or did not run"], {}, "2 endpoints; 1 mismatches",
+            tmp_path)
+    text = screen.getvalue()
+    assert "no-correction" in text and "expected to fail ['M3']" in text and "selftest: 2 endpoints" in text
+    assert f"md: {tmp_path / 'matrix.md'}" in text
