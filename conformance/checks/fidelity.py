@@ -90,12 +90,18 @@ async def _rescored_calls(ctx: CheckContext, key: str = "rescored-calls"):
     return calls, pairs, source
 
 
+PLOTTED = 512  # positions kept in the evidence
+
+
 def _off_policy(pairs: list[tuple[list[float], list[float]]]) -> tuple[dict, str | None]:
     """M24's metrics over every position, and the sentence naming the bounds they break (None: within them)."""
     served, rescored = [x for s, _ in pairs for x in s], [x for _, r in pairs for x in r]
     m = logprob_metrics(rescored, served)
     if m["token_mult_prob_error"] <= MULT_PROB_MAX and m["k3_kl"] <= K3_MAX:
         return m, None
+    # the positions themselves, for the report's served-vs-rescored scatter and per-position plot
+    m["served_logprobs"] = [round(x, 5) for x in served[:PLOTTED]]
+    m["rescored_logprobs"] = [round(x, 5) for x in rescored[:PLOTTED]]
     return m, (f"token_mult_prob_error {m['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), k3 KL "
                f"{m['k3_kl']:.2e} (max {K3_MAX:g}), max |Δ| {m['max_abs_diff']:.3f}" + _hint(served, rescored))
 

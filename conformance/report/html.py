@@ -18,6 +18,7 @@ from typing import Any
 from ._diffview import diff_view
 from ._io import json_safe, pretty_json, write_atomic
 from ._templates import environment
+from .plots import logprob_plots
 from .model import Report, Result, check_id_key, dumps
 from .outcomes import FAMILIES, OUTCOMES, Outcome, family_of
 
@@ -53,12 +54,15 @@ def _detail(index: int, result: Result) -> dict[str, Any]:
     ev = result.evidence
     detail: dict[str, Any] = {"index": index, "result": result, "open": result.outcome in ("fail", "error"),
                               "evidence": ev, "diff": None, "request": None, "response": None, "metrics": [],
-                              "example": None}
+                              "example": None, "plots": []}
     if ev is None:
         return detail
     detail["diff"] = None if ev.token_diff is None else diff_view(ev.token_diff)
     detail["request"], detail["response"] = _body(ev.request), _body(ev.response)
-    detail["metrics"] = [(key, _metric(value)) for key, value in (ev.metrics or {}).items()]
+    metrics = dict(ev.metrics or {})
+    served, rescored = metrics.pop("served_logprobs", None), metrics.pop("rescored_logprobs", None)
+    detail["metrics"] = [(key, _metric(value)) for key, value in metrics.items()]
+    detail["plots"] = logprob_plots(served, rescored, metrics) if served and rescored else []
     if ev.hypothesis is not None:
         detail["example"] = _body(ev.hypothesis["example"])
     return detail

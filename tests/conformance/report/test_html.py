@@ -193,3 +193,34 @@ def test_empty_report_renders():
     page = parse_html(render_html(build_report([])))
     assert page.find("span", id="verdict").text() == "PASS"
     assert "No checks ran." in page.find("section", id="checks").text()
+
+
+def test_logprob_evidence_is_plotted_inline():
+    """M24's served and re-scored log probs become two inline SVG plots (data URIs: nothing from the network)."""
+    from report_samples import build_report, simple_result
+
+    from conformance.report.html import render_html
+
+    result = simple_result("M24", "logprobs/teacher-forced", "fail")
+    result["evidence"] = {"verdict": "off policy", "endpoint": "http://e/v1", "request": None, "response": None,
+                          "curl": None, "token_diff": None, "hypothesis": None, "notes": [],
+                          "metrics": {"token_mult_prob_error": 1.31, "served_logprobs": [-0.1, -1.2, -0.3],
+                                      "rescored_logprobs": [-0.4, -1.9, -0.3]}}
+    page = render_html(build_report([result]))
+    assert page.count('src="data:image/svg+xml;base64,') == 2 and "Served vs re-scored log probs" in page
+    assert "served_logprobs" not in page.split('id="report-data"')[0]  # the lists are plotted, not tabulated
+
+
+def test_plots_are_skipped_without_matplotlib(monkeypatch):
+    import builtins
+
+    from conformance.report.plots import logprob_plots
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert logprob_plots([-0.1], [-0.2]) == []
