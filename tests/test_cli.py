@@ -150,7 +150,8 @@ def test_selftest_progress_is_plain_lines_off_a_terminal_and_its_summary_a_table
     out = capsys.readouterr().out
     assert out == "selftest: [1/2] reference: suite exit 0\n" and not re.search(r"\x1b\[|\r", out)
     screen = io.StringIO()
-    matrix = Matrix(["reference", "no-correction"], ["M3"], {"reference": {"M3": "pass"}, "no-correction": {"M3": "pass"}})
+    cells = {"reference": {"M3": "pass"}, "no-correction": {"M3": "pass"}}
+    matrix = Matrix(["reference", "no-correction"], ["M3"], cells)
     _render(Console(file=screen, width=160), matrix, matrix.rows, {"reference": 0, "no-correction": 0},
             ["no-correction: expected to fail ['M3'] but they passed or did not run"], {}, "2 endpoints; 1 mismatches",
             tmp_path)

@@ -24,7 +24,8 @@ RESULTS = [
     {"check_id": "E3", "name": "tokens/bundle-complete", "tier": "MUST", "outcome": "pass", "message": None},
     {"check_id": "M3", "name": "multiturn/bpe-retokenization", "tier": "MUST", "outcome": "fail",
      "message": "turn 2 prompt re-tokenized the previous generation: [26951, 3834] became [94224]\nat position 12"},
-    {"check_id": "E6", "name": "tokens/usage-counts", "tier": "SHOULD", "outcome": "non_strict", "message": "usage off"},
+    {"check_id": "E6", "name": "tokens/usage-counts", "tier": "SHOULD", "outcome": "non_strict",
+     "message": "usage off"},
     {"check_id": "E23", "name": "endpoint/x", "tier": "INFO", "outcome": "info", "message": "observed"},
 ]
 

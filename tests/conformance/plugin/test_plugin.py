@@ -146,3 +146,40 @@ def test_an_aborted_run_still_leaves_a_loadable_report_with_the_cause(pytester, 
     assert report.summary.verdict == "error"
     (error,) = [r for r in report.results if r.outcome == "error"]
     assert "unreachable" in error.message
+
+
+def test_no_run_inherits_an_earlier_runs_state(pytester, zoo_url):
+    # In-process runs (pytester, IDEs) share the plugin module: the run's state lives in a session object on each
+    # run's own plugin manager, so an aborted run leaves nothing behind for the next one.
+    import ast
+    import inspect
+
+    import conformance.plugin
+    from conformance.plugin import _grading
+
+    aborted = pytester.runpytest("--endpoint", "http://127.0.0.1:9/v1", "-p", "no:cacheprovider")
+    assert aborted.ret == 2 and _report(pytester)["summary"]["verdict"] == "error"
+    ok = pytester.runpytest("--endpoint", f"{zoo_url}/reference/v1", "--check", "E3", "-p", "no:cacheprovider")
+    assert ok.ret == 0
+    report = _report(pytester)
+    assert report["summary"]["verdict"] == "pass" and [r["check_id"] for r in report["results"]] == ["E3"]
+    for module in (conformance.plugin, _grading):
+        body = [n for n in ast.parse(inspect.getsource(module)).body if isinstance(n, (ast.Assign, ast.AnnAssign))]
+        assigned = [t.id for n in body for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                    if isinstance(t, ast.Name)]
+        mutable = [n for n in assigned if n != "__all__" and isinstance(getattr(module, n), (dict, list, set))]
+        assert mutable == [], f"{module.__name__} holds module-level mutable state: {mutable}"
+
+
+def test_the_session_is_registered_for_the_run_and_gone_after_it(pytester, zoo_url):
+    seen = []
+
+    class Probe:
+        def pytest_sessionstart(self, session):
+            seen.append(session.config.pluginmanager.get_plugin("gym-conformance-session"))
+
+    pytester.runpytest("--endpoint", f"{zoo_url}/reference/v1", "--check", "E1", "-p", "no:cacheprovider",
+                       plugins=[Probe()])
+    (session,) = seen
+    assert session is not None and session.settings.endpoints == (f"{zoo_url}/reference/v1",)
+    assert session.config.pluginmanager.get_plugin("gym-conformance-session") is None  # unregistered at the end
