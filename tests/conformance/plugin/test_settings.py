@@ -1,7 +1,6 @@
 """The one settings table: validation as a pure function (no pytest run), and the two front ends generated from
 it — the plugin's pytest options and ``gym-conformance run`` — checked against each other by introspection."""
 import argparse
-import json
 from pathlib import Path
 
 import pytest
@@ -185,4 +184,3 @@ def test_pytest_help_shows_the_plugins_options_with_defaults(pytester):
 def test_settings_model_covers_every_settings_option():
     fields = set(Settings.__dataclass_fields__)
     assert {o.name for o in OPTIONS if o.owner in _settings.SETTINGS_OWNERS} == fields
-    json.dumps([o.help_text for o in OPTIONS])  # help texts are plain strings
