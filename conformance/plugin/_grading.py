@@ -54,9 +54,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return report
     from . import _INFO
     spec = CATALOGUE[mark.args[0]]
+    from ..checks import CHECKS
+    # checks with several variants (M1, M5) get one row each: the report says which one
+    variant = mark.args[1] if len(mark.args) > 1 and len(CHECKS.get(spec.id, ())) > 1 else None
     result: dict[str, Any] = {"check_id": spec.id, "name": spec.name, "tier": spec.tier,
                               "requirement": spec.requirement, "outcome": "pass", "nodeid": report.nodeid,
-                              "duration_s": round(report.duration, 4), "message": None, "evidence": None}
+                              "duration_s": round(report.duration, 4), "message": None, "evidence": None,
+                              "variant": variant}
     exc = call.excinfo.value if call.excinfo is not None else None
     if report.passed:
         info = item.stash.get(_INFO, None)

@@ -84,6 +84,7 @@ class ResultDoc(_Doc):
     duration_s: Finite
     message: str | None
     evidence: EvidenceDoc | None
+    variant: str | None = None  # absent in documents written before variants were recorded
 
 
 class ToolDoc(_Doc):

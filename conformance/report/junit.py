@@ -33,7 +33,8 @@ def _clean(text: str) -> str:
 def _names(result: Result) -> tuple[str, str]:
     """``suite/test_m.py::Test::test_x[ep0]`` → (``suite.test_m.Test``, ``test_x[ep0]``), as pytest does."""
     if not result.nodeid:
-        return "gym-conformance", f"{result.check_id} {result.name}"
+        variant = f" [{result.variant}]" if result.variant else ""
+        return "gym-conformance", f"{result.check_id} {result.name}{variant}"
     parts = result.nodeid.split("::")
     module = re.sub(r"\.py$", "", parts[0]).replace("/", ".")
     return ".".join([module, *parts[1:-1]]), parts[-1] if len(parts) > 1 else result.check_id

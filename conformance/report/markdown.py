@@ -50,8 +50,9 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
         outcome = Outcome(result.outcome).label
         outcome = f"**{outcome}**" if result.outcome in ("fail", "error") else outcome
         line = result.message or (result.evidence.verdict if result.evidence else "")
-        lines.append(f"| {family_of(result.check_id, result.name)} | {result.check_id} | `{_cell(result.name)}` | {result.tier} "
-                     f"| {outcome} | {_cell(line)} |")
+        variant = f" ({_cell(result.variant)})" if result.variant else ""
+        lines.append(f"| {family_of(result.check_id, result.name)} | {result.check_id} | `{_cell(result.name)}`{variant} "
+                     f"| {result.tier} | {outcome} | {_cell(line)} |")
     for result in report.results:
         if result.outcome not in ("fail", "error", "non_strict"):
             continue

@@ -39,6 +39,7 @@ class Result:
     duration_s: float = 0.0
     message: str | None = None
     evidence: Evidence | None = None
+    variant: str | None = None  # which variant of a check with several (M1 drift-search, ...); None: the only one
 
 
 @dataclass
@@ -176,4 +177,4 @@ def _result(doc, raw: dict[str, Any]) -> Result:
                             notes=list(ev.notes))
     return Result(check_id=doc.check_id, name=doc.name, tier=doc.tier, requirement=doc.requirement,
                   outcome=doc.outcome.value, nodeid=doc.nodeid, duration_s=float(doc.duration_s),
-                  message=doc.message, evidence=evidence)
+                  message=doc.message, evidence=evidence, variant=doc.variant)

@@ -109,6 +109,9 @@ def test_xdist_workers_report_every_result(pytester, zoo_url):
     assert result.ret == 0, result.stdout.str()[-2000:]
     report = _report(pytester)
     assert sorted(r["check_id"] for r in report["results"]) == ["E3", "E4", "M3", "M5", "M5"]
+    # a check with several variants reports which one each row is
+    assert sorted(r["variant"] for r in report["results"] if r["check_id"] == "M5") == ["across-tools", "across-user"]
+    assert all(r["variant"] is None for r in report["results"] if r["check_id"] != "M5")
 
 
 def test_cli_run_uses_the_same_suite(zoo_url, tmp_path, capsys):

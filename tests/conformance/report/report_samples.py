@@ -32,7 +32,7 @@ def retokenization_result() -> dict:
         "check_id": "M3", "name": "multiturn/retokenization", "tier": "MUST",
         "requirement": "A non-canonical previous generation survives verbatim in the next prompt and in /tokenize.",
         "outcome": "fail", "nodeid": "conformance/suite/test_multiturn.py::test_retokenization[ep0]",
-        "duration_s": 0.84, "message": VERDICT,
+        "duration_s": 0.84, "message": VERDICT, "variant": None,
         "evidence": {
             "verdict": VERDICT, "endpoint": "http://127.0.0.1:8001/v1",
             "request": request,
@@ -55,7 +55,7 @@ def retokenization_result() -> dict:
 def simple_result(check_id: str, name: str, outcome: str, tier: str = "MUST", message: str | None = None) -> dict:
     return {"check_id": check_id, "name": name, "tier": tier, "requirement": f"{name} holds.",
             "outcome": outcome, "nodeid": f"conformance/suite/test_x.py::test_{check_id.lower()}",
-            "duration_s": 0.01, "message": message, "evidence": None}
+            "duration_s": 0.01, "message": message, "evidence": None, "variant": None}
 
 
 def counts_for(results: list[dict]) -> dict:

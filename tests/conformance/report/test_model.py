@@ -142,7 +142,7 @@ def test_a_failure_raised_by_a_check_round_trips(report_dict):
                                                          token_diff=diff))
     result = {"check_id": failure.check_id, "name": failure.name, "tier": failure.tier,
               "requirement": failure.requirement, "outcome": "fail", "nodeid": "t.py::t", "duration_s": 0.1,
-              "message": failure.verdict, "evidence": failure.evidence.to_dict()}
+              "message": failure.verdict, "evidence": failure.evidence.to_dict(), "variant": None}
     report = Report.from_dict(build_report([result]))
     assert report.results[0].evidence == failure.evidence
     assert loads(dumps(report)).to_dict()["results"][0] == result

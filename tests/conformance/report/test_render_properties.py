@@ -42,7 +42,7 @@ def results(draw):
     return {"check_id": draw(st.sampled_from(["E1", "E10", "M3", "T2", "X"])), "name": draw(nasty),
             "tier": draw(st.sampled_from(TIERS)), "requirement": draw(nasty), "outcome": draw(st.sampled_from(OUTCOMES)),
             "nodeid": draw(nasty), "duration_s": draw(st.floats(0, 1e4)), "message": draw(st.one_of(st.none(), nasty)),
-            "evidence": evidence}
+            "evidence": evidence, "variant": draw(st.one_of(st.none(), nasty))}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -51,3 +51,11 @@ def test_cli_prints_and_writes_the_schema(tmp_path, capsys):
     assert schema_cli.run(parser.parse_args(["matrix", "--out", str(tmp_path / "m.json")])) == 0
     assert (tmp_path / "m.json").read_text() == schema_text("matrix")
     assert schema_cli.run(parser.parse_args(["matrix", "--out", str(tmp_path / "no" / "dir.json")])) == 2
+
+
+def test_documents_written_before_variants_were_recorded_still_load(report_dict):
+    from conformance.report import Report
+
+    for result in report_dict["results"]:
+        result.pop("variant", None)
+    assert all(r.variant is None for r in Report.from_dict(report_dict).results)
