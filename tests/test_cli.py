@@ -109,30 +109,37 @@ def test_global_flags_go_before_or_after_the_command(monkeypatch):
     assert seen == [(True, False), (True, False), (False, False)]
 
 
-def test_demo_runs_the_suite_through_gym_conformance_run(monkeypatch, tmp_path, capsys):
-    # No vLLM here: the server is a stand-in; what is checked is the suite's command line, parsed by run's parser.
+def test_demo_judges_the_reference_and_stock_vllm_through_gym_conformance_run(monkeypatch, tmp_path, capsys):
+    # No vLLM here: the servers are stand-ins; what is checked is the two suites' command lines, parsed by run's
+    # parser. The real thing runs in tests/conformance/report/test_browser.py (marked vllm).
     import contextlib
 
     import gym_conformance.demo as demo
     from conformance._process import Finished
     from gym_conformance.cli import command_parser
 
+    started = []
+
     @contextlib.contextmanager
     def server(argv, port, log_path=None):
-        assert argv[argv.index("--engine") + 1] == "vllm"
+        started.append(argv)
         yield type("Server", (), {"url": f"http://127.0.0.1:{port}"})()
 
     commands = []
     monkeypatch.setattr(demo, "ServerProcess", server)
     monkeypatch.setattr(demo, "run_command", lambda argv, cwd=None: commands.append(argv) or Finished(0, "", ""))
     assert main(["demo", "--report-dir", str(tmp_path)]) == 0
-    (suite,) = commands
-    assert suite[1:4] == ["-m", "gym_conformance", "run"]
-    args = command_parser("run").parse_args(suite[4:])
-    assert args.endpoint[0].endswith("/v1") and args.conformance_report == str(tmp_path)
-    assert "demo: conformance exit code 0" in capsys.readouterr().out
+    assert "gym_conformance" in started[0] and "vllm.entrypoints.openai.api_server" in started[1]
+    reports = []
+    for suite in commands:
+        assert suite[1:4] == ["-m", "gym_conformance", "run"]
+        args = command_parser("run").parse_args(suite[4:])
+        assert args.endpoint[0].endswith("/v1")
+        reports.append(args.conformance_report)
+    assert reports == [str(tmp_path / "reference"), str(tmp_path / "stock-vllm")]
+    assert "reference exit code 0" in capsys.readouterr().out
     assert main(["--quiet", "demo", "--report-dir", str(tmp_path)]) == 0
-    assert commands[1][3] == "--quiet" and capsys.readouterr().out == ""
+    assert commands[2][3] == "--quiet" and capsys.readouterr().out == ""
 
 
 def test_selftest_progress_is_plain_lines_off_a_terminal_and_its_summary_a_table_on_one(capsys, tmp_path):

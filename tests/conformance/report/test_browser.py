@@ -148,3 +148,31 @@ def test_comparison_page_links_runs_and_filters_checks_that_differ(open_page, pa
     assert all(url.startswith(("file:", "data:", "about:")) for url in _requests(d))
     cell.click()  # the link lands on the failing check's evidence in the run's own report
     assert d.current_url.endswith("#r5") and d.find_element(By.ID, "r5").is_displayed()
+
+
+@pytest.mark.vllm
+def test_the_demo_judges_both_servers_and_its_pages_read_well(open_page, reference_server_qwen3, stock_vllm_qwen3,
+                                                              tiny_qwen3_dir, tmp_path):
+    """What ``make demo`` writes, on the session's two real servers (same fixture): the reference passes, stock
+    vLLM fails with one sentence per check, and the pages show it in a browser."""
+    from selenium.webdriver.common.by import By
+
+    from gym_conformance.demo import judge
+
+    result = judge({"reference": reference_server_qwen3, "stock-vllm": stock_vllm_qwen3}, tiny_qwen3_dir, tmp_path,
+                   quiet=True)
+    assert result.codes == {"reference": 0, "stock-vllm": 1}, result
+    assert any(line.startswith("M3 (") and "re-tokenized" in line for line in result.stock_failures), result
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    d = open_page(tmp_path / "stock-vllm" / "report.html")
+    d.save_screenshot(str(SHOTS / "demo-stock-vllm.png"))
+    assert d.find_element(By.ID, "verdict").text == "FAIL"
+    failure = d.find_element(By.CSS_SELECTOR, 'details.detail[data-outcome="fail"]')
+    requirement = failure.find_element(By.CSS_SELECTOR, ".requirement")
+    assert requirement.is_displayed() and _top(d, requirement) < _top(d, d.find_element(By.ID, "checks"))
+    assert d.find_elements(By.CSS_SELECTOR, 'details.detail[data-check="M3"] table.tokens')
+    assert all(url.startswith(("file:", "data:", "about:")) for url in _requests(d))
+    d = open_page(result.compare)
+    d.save_screenshot(str(SHOTS / "demo-compare.png"))
+    m3 = d.find_element(By.CSS_SELECTOR, 'tr[data-check="M3"]')
+    assert m3.find_elements(By.CSS_SELECTOR, "td.o-pass") and m3.find_elements(By.CSS_SELECTOR, "td.o-fail a")
