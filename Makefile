@@ -16,8 +16,8 @@ gym-env:
 browser:
 	@bash scripts/setup-browser.sh
 
-# Build the fixtures, start the reference server on the tiny model, run the conformance suite
-# against it and leave reports/ with report.json, report.html and junit.xml.
+# Build the fixtures, serve tiny-qwen3 with the reference server and with stock vLLM, run the conformance
+# suite against both: reports/demo/reference/, reports/demo/stock-vllm/ and reports/demo/compare.html.
 demo: fixtures
 	@bash scripts/demo.sh
 
