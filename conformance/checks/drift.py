@@ -91,4 +91,10 @@ async def drift_search(ctx: CheckContext) -> None:
         search = hyp_seed(ctx.hypothesis_seed)(search)
     # hypothesis drives a synchronous test function: run it in a worker thread while this coroutine waits, so
     # each example's calls can run on the (now free) session loop
-    await asyncio.to_thread(search)
+    try:
+        await asyncio.to_thread(search)
+    except CheckFailure as failure:  # the shrunk example's failure: say how the search got there
+        first = stats["first_failure"] or stats["examples"]
+        failure.evidence.metrics = {**(failure.evidence.metrics or {}), "examples_tried": stats["examples"],
+                                    "first_failing_example": first, "shrink_steps": stats["examples"] - first}
+        raise

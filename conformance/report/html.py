@@ -18,7 +18,7 @@ from typing import Any
 from ._diffview import diff_view
 from ._io import json_safe, pretty_json, write_atomic
 from ._templates import environment
-from .plots import logprob_plots
+from .plots import logprob_plots, search_plot
 from .model import Report, Result, check_id_key, dumps
 from .outcomes import FAMILIES, OUTCOMES, Outcome, family_of
 
@@ -62,7 +62,7 @@ def _detail(index: int, result: Result) -> dict[str, Any]:
     metrics = dict(ev.metrics or {})
     served, rescored = metrics.pop("served_logprobs", None), metrics.pop("rescored_logprobs", None)
     detail["metrics"] = [(key, _metric(value)) for key, value in metrics.items()]
-    detail["plots"] = logprob_plots(served, rescored, metrics) if served and rescored else []
+    detail["plots"] = (logprob_plots(served, rescored, metrics) if served and rescored else []) + search_plot(metrics)
     if ev.hypothesis is not None:
         detail["example"] = _body(ev.hypothesis["example"])
     return detail

@@ -52,3 +52,19 @@ def logprob_plots(served: Sequence[float], rescored: Sequence[float],
     ax.set_ylabel("served − re-scored (nats)")
     deltas = {"title": "Per-position log-prob difference", "uri": _uri(plt, fig)}
     return [scatter, deltas]
+
+
+def search_plot(metrics: dict[str, Any]) -> list[dict[str, str]]:
+    """How a drift search reached its minimal failing conversation: examples until the first failure, then
+    shrink steps; [] without matplotlib or those numbers."""
+    first, shrink = metrics.get("first_failing_example"), metrics.get("shrink_steps")
+    plt = _figure()
+    if plt is None or not isinstance(first, int) or not isinstance(shrink, int):
+        return []
+    fig, ax = plt.subplots(figsize=(6.4, 1.4))
+    ax.barh([0], [first], color="#c62828", label=f"examples until the first failure ({first})")
+    ax.barh([0], [shrink], left=[first], color="#d98a00", label=f"shrink steps to the minimal example ({shrink})")
+    ax.set_yticks([])
+    ax.set_xlabel("conversations driven through the endpoint")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6), ncol=2, frameon=False)
+    return [{"title": "Drift search: examples tried and shrink steps", "uri": _uri(plt, fig)}]

@@ -37,6 +37,9 @@ def test_finds_and_shrinks_retokenization(zoo_ctx):
     assistants = [t for t in hyp["example"] if t["role"] == "assistant"]
     assert len(assistants) == 1  # shrunk to one supplied generation
     assert ctx.drift_stats["first_failure"] is not None and ctx.drift_stats["first_failure"] <= 12
+    metrics = info.value.evidence.metrics  # how the search got there, for the report's plot
+    assert metrics["first_failing_example"] == ctx.drift_stats["first_failure"]
+    assert metrics["examples_tried"] == metrics["first_failing_example"] + metrics["shrink_steps"]
 
 
 def test_seed_is_honoured(zoo_ctx):

@@ -224,3 +224,17 @@ def test_plots_are_skipped_without_matplotlib(monkeypatch):
         return real_import(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert logprob_plots([-0.1], [-0.2]) == []
+
+
+def test_drift_search_statistics_are_plotted():
+    from report_samples import build_report, simple_result
+
+    from conformance.report.html import render_html
+
+    result = simple_result("M1", "multiturn/prefix-continuity", "fail")
+    result["evidence"] = {"verdict": "drift search: turn 2 prompt re-tokenized", "endpoint": "http://e/v1",
+                          "request": None, "response": None, "curl": None, "token_diff": None, "notes": [],
+                          "hypothesis": {"seed": 3, "example": [{"role": "user", "text": "x"}]},
+                          "metrics": {"examples_tried": 19, "first_failing_example": 3, "shrink_steps": 16}}
+    page = render_html(build_report([result]))
+    assert "Drift search: examples tried and shrink steps" in page and "data:image/svg+xml;base64," in page
