@@ -112,7 +112,8 @@ def build_service(args):
     elif args.engine == "hf":
         from .engines.hf import HFEngine
 
-        engine = HFEngine(model, eos_token_id=tokenizer.eos_token_id, max_model_len=args.max_model_len)
+        engine = HFEngine(model, eos_token_id=tokenizer.eos_token_id, max_model_len=args.max_model_len,
+                          tokenizer=tokenizer)
     else:
         from .engines.remote import RemoteEngine
 

@@ -62,7 +62,7 @@ class StaleEngine(HFEngine):
     def __init__(self, reference: Service):
         self.reference_engine = reference.engine
         super().__init__(previous_checkpoint(Path(reference.model_path)),
-                         eos_token_id=reference.tokenizer.eos_token_id)
+                         eos_token_id=reference.tokenizer.eos_token_id, tokenizer=reference.tokenizer)
 
     async def start(self) -> None:
         # the reference engine has started: serve the same context length it does

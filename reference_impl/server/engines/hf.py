@@ -42,7 +42,8 @@ def _top(lp: torch.Tensor, k: int) -> list[tuple[int, float]]:
 class HFEngine(Engine):
     name = "hf"
 
-    def __init__(self, model_dir: str | Path, *, eos_token_id: int | None, max_model_len: int | None = None):
+    def __init__(self, model_dir: str | Path, *, eos_token_id: int | None, max_model_len: int | None = None,
+                 tokenizer=None):
         from transformers import AutoModelForCausalLM
 
         self.model_dir = Path(model_dir)
@@ -53,6 +54,9 @@ class HFEngine(Engine):
         self.max_model_len = int(max_model_len or getattr(cfg, "max_position_embeddings", 2048))
         self.stop_ids = generation_stop_ids(self.model_dir, eos_token_id)
         self._lock = asyncio.Lock()  # torch forward passes are not run concurrently
+        # the server's tokenizer, for the grammar of a forced tool choice (weights may live apart from it)
+        self.tokenizer = tokenizer
+        self._compiler = None  # xgrammar's, built on the first forced tool choice
 
     async def generate(self, prompt_ids: list[int], params: GenerateParams) -> GenerateResult:
         async with self._lock:
@@ -67,10 +71,13 @@ class HFEngine(Engine):
         except ImportError as exc:
             raise EngineError("tool_choice 'required' or a named function needs constrained decoding (xgrammar), "
                               f"which is not importable: {exc}", status=400, param="tool_choice") from exc
-        if getattr(self, "_compiler", None) is None:
-            from transformers import AutoTokenizer
-            info = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(self.model_dir),
-                                                      vocab_size=self.vocab_size, stop_token_ids=sorted(self.stop_ids))
+        if self._compiler is None:
+            tokenizer = self.tokenizer
+            if tokenizer is None:
+                from transformers import AutoTokenizer
+                tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=self.vocab_size,
+                                                      stop_token_ids=sorted(self.stop_ids))
             self._compiler = xgr.GrammarCompiler(info)
         try:
             compiled = self._compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
