@@ -33,4 +33,4 @@ test-fast:
 	@[ -x .venv/bin/python ] || bash scripts/setup-env.sh
 	@.venv/bin/python -m fixtures.build >/dev/null
 	@bash scripts/setup-gym-env.sh
-	@.venv/bin/python -m pytest -m "not vllm and not setup_env" -n 2
+	@.venv/bin/python -m pytest -m "not vllm and not setup_env and not slow" -n 2

@@ -101,6 +101,7 @@ def test_broken_endpoint_fails_with_the_cause(pytester, zoo_url, broken, cause):
     assert e3["outcome"] == "fail" and cause in e3["message"]
 
 
+@pytest.mark.slow  # spawns a pytest with two more workers: make test runs it, make test-fast does not
 def test_xdist_workers_report_every_result(pytester, zoo_url):
     pytest.importorskip("xdist")
     result = pytester.runpytest_subprocess("--endpoint", f"{zoo_url}/reference/v1", "--tokenizer", CHATML,
