@@ -29,7 +29,7 @@ TOOL = {"type": "function", "name": "lookup", "description": "Look a key up.", "
 
 
 def gym_proxy(version: str, endpoint: str, *, model: str = "tiny", reasoning_parser: bool = True,
-              log_dir=None) -> ServerProcess:
+              log_dir=None, transport_log=None) -> ServerProcess:
     """Gym's ``vllm_model`` server in training mode in front of ``endpoint`` (a base URL without ``/v1``)."""
     config = {"base_url": endpoint.rstrip("/") + "/v1", "model": model, "return_token_id_information": True,
               "uses_reasoning_parser": reasoning_parser}
@@ -37,8 +37,10 @@ def gym_proxy(version: str, endpoint: str, *, model: str = "tiny", reasoning_par
         config["request_prompt_and_generation_token_ids"] = True
     port = free_port()
     log = None if log_dir is None else log_dir / f"gym-{version}-proxy-{port}.log"
+    # Gym 0.7.0's own transport log (every upstream request and error body): the evidence when a call fails
+    env = {"NEMO_GYM_VLLM_TRANSPORT_LOG": str(transport_log)} if transport_log else None
     return ServerProcess([str(gym_python(version)), str(BRIDGE), "proxy", "--port", str(port),
-                          "--config", json.dumps(config)], port, timeout=120, log_path=log).start()
+                          "--config", json.dumps(config)], port, timeout=120, log_path=log, env=env).start()
 
 
 @dataclass
