@@ -63,7 +63,7 @@ def test_reference_under_real_gym(request, gym_bridges, version, reasoning_parse
         print(f"errors: {dict(outcome.errors)}; upstream error bodies: {_error_bodies(transport)}")
     assert sum(outcome.errors.values()) <= 1, f"{outcome.summary()}\n{dict(outcome.errors)}"
     assert not outcome.endpoint_breaks, f"{outcome.summary()}\nfirst: {outcome.endpoint_breaks[0]}"
-    assert outcome.calls == 4 * ROLLOUTS  # every call served with its token bundle
-    assert outcome.tool_calls >= ROLLOUTS  # every rollout's requested tool call came back as a function_call
+    assert outcome.calls == 4 * (ROLLOUTS - sum(outcome.errors.values()))  # every call served with its bundle
+    assert outcome.tool_calls >= ROLLOUTS - sum(outcome.errors.values())  # every rollout's requested tool call came back as a function_call
     if reasoning_parser:
         assert outcome.reasoning_items > 0  # the rollouts did exercise Gym's reasoning round trip
