@@ -72,7 +72,13 @@ def _splice_expectation(ctx: Context, before: Step, after: Step) -> list[int]:
     ref = ctx.reference
     tp = ref.render(messages[:last_assistant + 1], tools=req.get("tools"), add_generation_prompt=False, **kwargs)
     t = ref.render(messages, tools=req.get("tools"), add_generation_prompt=True, **kwargs)
-    return splice(before.bundle.prompt_token_ids + before.bundle.generation_token_ids, tp, t, ref.eos)
+    gen = before.bundle.generation_token_ids
+    ends = {ref.eos}
+    if before.call.finish_reason == "stop" and gen and gen[-1] != ref.eos and gen[-1] in ref.special_ids:
+        # the model stopped on another of its stop ids (Qwen3 also stops on <|endoftext|>): §7.7 keeps that id
+        # in place of the template's end-of-turn token, as the later NeMo RL revision's EOS set does
+        ends.add(gen[-1])
+    return splice(before.bundle.prompt_token_ids + gen, tp, t, ends)
 
 
 def _assert_spliced(ctx: CheckContext, steps: list[Step], label: str, tier: str = "") -> None:

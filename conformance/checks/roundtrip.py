@@ -5,8 +5,14 @@ generated text wherever it sits and sends the first as reasoning (docs/gym-versi
 reasoning parser sends the text verbatim. Both are the model's own output with its ids attached: an
 endpoint that calls either an edit (P20's refusal applied too eagerly) breaks training on exactly the
 generations a drift search never produces (found driving the reference with the real Gym, issue 14).
+
+The same holds for a turn the model closed with a secondary stop id (Qwen3's generation config also stops
+on ``<|endoftext|>``): an endpoint that counts turns by its EOS alone finds every later carried prefix one
+turn short and refuses the call after next, about one call in a thousand under the real Gym.
 """
 from __future__ import annotations
+
+from functools import partial
 
 from ..client import Step, to_messages, to_output_items
 from ..core import CheckSkipped, EndpointError
@@ -26,12 +32,19 @@ def _byte_pieces(ref: Reference, char: str = "é") -> list[int] | None:
     return ids  # type: ignore[return-value]
 
 
+def _specials(ref: Reference) -> frozenset[int]:
+    """The tokenizer's named special tokens and every added token marked special (``<|im_start|>``...)."""
+    added = {i for i, t in ref.tok.added_tokens_decoder.items() if t.special}
+    return ref.special_ids | frozenset(added)
+
+
 def generations(ref: Reference) -> dict[str, list[int]]:
     """Generations a sampler can produce and a drift search does not: (name -> ids before the EOS)."""
     enc = ref.encode
     out = {"think block mid-text": enc("abc<think> Alexandria</think> def"),
            "two think blocks, stray close tag": enc("X<think> bothering</think> Y</think> Z<think>b</think>!")}
-    specials = sorted(ref.special_ids - {ref.eos})
+    # never the EOS or a stop id: a sampler cannot produce the token it stops on mid-text
+    specials = sorted(_specials(ref) - {ref.eos, secondary_stop(ref)})
     if specials:
         special = next((i for i in specials if "start" in ref.piece(i)), specials[0])
         out[f"special token {ref.piece(special)} mid-text"] = enc("abc") + [special] + enc(" def")
@@ -39,6 +52,38 @@ def generations(ref: Reference) -> dict[str, list[int]]:
     if pieces:
         out["bytes not valid UTF-8 alone"] = enc("caf") + pieces + enc(" au lait")
     return out
+
+
+def secondary_stop(ref: Reference) -> int | None:
+    """A special token other than EOS that a sampler may end a turn with: generation_config.json's extra EOS
+    ids where the reference directory has one, else a special token named like an end (``<|endoftext|>``)."""
+    from pathlib import Path  # noqa: PLC0415 - only this case reads the reference directory
+
+    config = Path(ref.name) / "generation_config.json"
+    if config.is_file():
+        import json  # noqa: PLC0415
+
+        eos = json.loads(config.read_text()).get("eos_token_id")
+        extra = sorted(({eos} if isinstance(eos, int) else set(eos or [])) - {ref.eos})
+        if extra:
+            return extra[0]
+    ends = sorted(i for i in _specials(ref) - {ref.eos} if "end" in ref.piece(i).lower())
+    return ends[0] if ends else None
+
+
+async def _two_turns_after_stop(ctx: Context, stop: int) -> list[Step]:
+    """U → (a turn closed by ``stop``, supplied) → U → (a turn closed by EOS, supplied) → U → one token."""
+    ref = ctx.reference
+    r = ctx.rollout(max_tokens=4)
+    steps = []
+    for user, text, end in (("Say hello.", "hello", stop), ("Again.", "sure", ref.eos)):
+        r.user(user)
+        steps.append(await r.replay({"role": "assistant", "content": text}, ref.encode(text) + [end]))
+    r.user("Thanks.")
+    call = await ctx.client.chat(to_messages(r.items, gym=ctx.client.gym, reasoning_parser=False), max_tokens=1)
+    if call.bundle is None:
+        raise call.metadata_error or EndpointError("no token metadata in the response")
+    return [*steps, Step(call, call.bundle)]
 
 
 async def _send_back(ctx: Context, ids: list[int], form: str) -> list[Step]:
@@ -66,16 +111,21 @@ async def own_generation_accepted(ctx: CheckContext) -> None:
     ref = ctx.reference
     if ref.eos is None:
         raise CheckSkipped("the reference tokenizer defines no eos_token_id")
-    for name, ids in generations(ref).items():
-        for form in FORMS:
-            try:
-                steps = await _send_back(ctx, ids, form)
-            except EndpointError as exc:
-                if not exc.refused:
-                    raise
-                verdict = (f"false refusal: the endpoint refused its own generation ({name}) sent back {form}: "
-                           f"HTTP {exc.status} {str(exc)[:160]}")
-                raise ctx.fail(verdict, request=exc.request, response=exc.response,
-                               notes=[f"generation ids {ids + [ref.eos]}", f"decoded {ref.decode(ids)!r}"]) from None
-            ctx.assert_continuity(steps, label=f"own generation ({name}) sent back {form}")
+    # (label, ids shown as evidence, the exchange) -- started one at a time, the first refusal ends the check
+    cases = [(f"own generation ({name}) sent back {form}", ids + [ref.eos], partial(_send_back, ctx, ids, form))
+             for name, ids in generations(ref).items() for form in FORMS]
+    stop = secondary_stop(ref)
+    if stop is not None:
+        ids = ref.encode("hello") + [stop]
+        cases.append((f"two turns after one closed by {ref.piece(stop)}", ids, partial(_two_turns_after_stop, ctx, stop)))
+    for label, ids, run in cases:
+        try:
+            steps = await run()
+        except EndpointError as exc:
+            if not exc.refused:
+                raise
+            verdict = f"false refusal: {label}: HTTP {exc.status} {str(exc)[:160]}"
+            raise ctx.fail(verdict, request=exc.request, response=exc.response,
+                           notes=[f"generation ids {ids}", f"decoded {ref.decode(ids)!r}"]) from None
+        ctx.assert_continuity(steps, label=label)
 

@@ -130,7 +130,9 @@ _ROWS = [
     ("M27", "multimodal/ids-preserved", MUST, "exact", "Image placeholder ids MUST be identical across turns."),
     ("M28", "multiturn/own-generation-accepted", MUST, "contract",
      "An endpoint MUST accept its own generation sent back verbatim or as Gym re-arranges it (think blocks "
-     "anywhere, special tokens, pieces not valid UTF-8 alone), and continue it: a false refusal loses the rollout."),
+     "anywhere, special tokens, pieces not valid UTF-8 alone), and continue it, also two calls after a turn the "
+     "model closed with a secondary stop id (§7.9 row 2: that id closes a turn when counting turns): a false "
+     "refusal loses the rollout."),
     ("R8", "loop/refit-followed", MUST, "statistical",
      "Weights MUST be refit before each rollout batch, prefix cache reset: after the refit hook (--refit-url) "
      "loads the trainer's weights (--rescore-model), served log probs follow them within M24's bounds."),

@@ -125,7 +125,8 @@ def build_prompt(renderer: ChatRenderer, messages: list[Message], tools: list[To
     through = messages if choice.boundary is None else messages[:choice.boundary + 1]
     template_prefix = renderer.render(through, tools, chat_template_kwargs, add_generation_prompt=False)
     if not choice.source.startswith("required"):
-        have, want = expected_prefix_eos_count(choice.model_prefix, template_prefix, renderer.eos_id)
+        have, want = expected_prefix_eos_count(choice.model_prefix, template_prefix, renderer.eos_id,
+                                               stop_ids=stop_ids)
         if have != want:
             raise bad_request(
                 f"non-monotonic history: the ids carried on {choice.source} close {have} turns but the messages "

@@ -63,17 +63,21 @@ def splice(model_prefix: Sequence[int], template_prefix: Sequence[int], template
 
 
 def expected_prefix_eos_count(model_prefix: Sequence[int], template_prefix: Sequence[int],
-                              eos: int | Collection[int]) -> tuple[int, int]:
-    """(EOS count of M, the count a monotonic history implies) -- equal unless turns were added or removed.
+                              eos: int | Collection[int], *, stop_ids: Collection[int] = ()) -> tuple[int, int]:
+    """(turns M closes, the count a monotonic history implies) -- equal unless turns were added or removed.
 
     Every rendered turn closes with exactly one EOS (§7.5, gen 3 assumption), and M = P_k + G_k covers
     the same turns as TP, less the boundary assistant's closing EOS when G_k did not end on EOS
-    (truncated, or stopped on another stop id). A mismatch means the history before the boundary was
-    edited (summarised, truncated, a message dropped by the template: contract §7.9, D10, P20).
+    (truncated). A mismatch means the history before the boundary was edited (summarised, truncated, a
+    message dropped by the template: contract §7.9, D10, P20).
+
+    A turn the model closed with another stop id (Qwen3's generation config also stops on
+    ``<|endoftext|>``) is spliced with that id kept in place of the template's EOS, so stop ids close
+    turns too: counted on both sides, or every carried prefix after such a turn is one turn short.
     """
-    eos_set = _as_set(eos)
-    have = sum(1 for t in model_prefix if t in eos_set)
-    want = sum(1 for t in template_prefix if t in eos_set)
-    if not model_prefix or model_prefix[-1] not in eos_set:
+    closers = _as_set(eos) | frozenset(stop_ids)
+    have = sum(1 for t in model_prefix if t in closers)
+    want = sum(1 for t in template_prefix if t in closers)
+    if not model_prefix or model_prefix[-1] not in closers:
         want -= 1
     return have, want

@@ -27,6 +27,7 @@ def _error_bodies(transport) -> list[str]:
     events = [json.loads(line) for line in transport.read_text().splitlines() if line.strip()]
     return [e.get("raw_response_body", "")[:500] for e in events if e.get("event") == "transport_error_response"]
 
+
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
@@ -56,14 +57,15 @@ def test_reference_under_real_gym(request, gym_bridges, version, reasoning_parse
         proxy.stop()
     outcome = judge(results, version, gym_bridges("0.7.0"))
     print(f"Gym {version}, reasoning parser {'on' if reasoning_parser else 'off'}: {outcome.summary()}")
-    # Known and open: about one call in a few thousand gets an HTTP 400 from the reference server here (seen once
-    # in CI, not reproduced in 768 local rollouts); the upstream bodies are in the transport log (Gym 0.7.0) and
-    # printed below. More than that fails.
+    # Any error fails: the last one seen (about one call in a thousand, HTTP 400 "close 5 turns but render 6")
+    # was a turn closed by <|endoftext|>, a stop id of Qwen3's generation config, miscounted two calls later
+    # (fixed; tests/reference_impl/server/test_correction.py and M28 hold it). The upstream bodies are in the
+    # transport log (Gym 0.7.0) and printed here.
     if outcome.errors:
         print(f"errors: {dict(outcome.errors)}; upstream error bodies: {_error_bodies(transport)}")
-    assert sum(outcome.errors.values()) <= 1, f"{outcome.summary()}\n{dict(outcome.errors)}"
+    assert not outcome.errors, f"{outcome.summary()}\n{dict(outcome.errors)}"
     assert not outcome.endpoint_breaks, f"{outcome.summary()}\nfirst: {outcome.endpoint_breaks[0]}"
-    assert outcome.calls == 4 * (ROLLOUTS - sum(outcome.errors.values()))  # every call served with its bundle
-    assert outcome.tool_calls >= ROLLOUTS - sum(outcome.errors.values())  # every rollout's requested tool call came back as a function_call
+    assert outcome.calls == 4 * ROLLOUTS  # every call served with its bundle
+    assert outcome.tool_calls >= ROLLOUTS  # every rollout's requested tool call came back as a function_call
     if reasoning_parser:
         assert outcome.reasoning_items > 0  # the rollouts did exercise Gym's reasoning round trip

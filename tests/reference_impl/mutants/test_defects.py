@@ -204,6 +204,18 @@ def p_false_refusal(z, mount):
     return status == 400
 
 
+def p_stop_id_not_a_turn_closer(z, mount):
+    """A turn closed by <|endoftext|> (a stop id in Qwen3's generation config), then one closed by EOS: the
+    call after next must still be served."""
+    endoftext = z.tok.convert_tokens_to_ids("<|endoftext|>")
+    messages, _ = rollout(z, mount, [("user", "Hi."), ("gen", gen_text(z, "hello", eos=False) + [endoftext],
+                                                          {"content": "hello"}),
+                                     ("user", "Again."), ("gen", gen_text(z, "sure"), {"content": "sure"}),
+                                     ("user", "Thanks.")])
+    status, _ = chat(z, mount, messages)
+    return status == 400
+
+
 def p_empty_prefix(z, mount):
     empty = {"prompt_token_ids": [], "generation_token_ids": [], "generation_log_probs": []}
     messages, (m1,) = rollout(z, mount, [*split_history(z), ("say", {"content": "Fine.", **empty}), ("user", "Ok.")])
@@ -371,6 +383,7 @@ PROBES = {
     "tool-args-object": p_tool_args_object, "first-carrier-prefix": p_first_carrier,
     "edited-history-spliced": p_edited_spliced, "rejects-n": p_rejects_n,
     "false-refusal-mid-think": p_false_refusal,
+    "stop-id-not-a-turn-closer": p_stop_id_not_a_turn_closer,
 }
 MUTANTS = discover()
 

@@ -229,3 +229,26 @@ def test_an_edit_next_to_a_mid_text_think_block_is_still_refused(qwen3):
             carried(p1, VERBATIM_CASE, qwen3, content="abc (summarised) def", reasoning=" Alexandria"),
             {"role": "user", "content": "y"}]
     _refusal(qwen3, msgs, "non-monotonic")
+
+
+def test_a_turn_closed_by_a_secondary_stop_id_keeps_later_turns_splicable(qwen3):
+    # Issue 14, the rare HTTP 400 under real-Gym drive (about one call in a thousand): Qwen3's generation
+    # config also stops on <|endoftext|> (151643). A turn the model closed with it is spliced with that id
+    # kept (no second end token), so every later carried prefix holds one <|im_end|> fewer than the template
+    # renders; the turn count must count the stop ids too, or the call after next is refused as
+    # "close 5 turns but render 6".
+    endoftext = 151643
+    stops = frozenset({QWEN_EOS, endoftext})
+    msgs = [{"role": "user", "content": "hi"}]
+    p1 = served_prompt(qwen3, msgs, stop_ids=stops)
+    g1 = _enc(qwen3, "hello") + [endoftext]
+    msgs += [carried(p1, g1, qwen3, content="hello"), {"role": "user", "content": "again"}]
+    p2 = served_prompt(qwen3, msgs, stop_ids=stops)
+    assert _continues(p1, g1, p2) and p2[len(p1) + len(g1)] == QWEN_NL  # the stop id closes the turn
+    g2 = _enc(qwen3, "sure") + [QWEN_EOS]
+    msgs += [carried(p2, g2, qwen3, content="sure"), {"role": "user", "content": "bye"}]
+    p3 = served_prompt(qwen3, msgs, stop_ids=stops)
+    assert _continues(p2, g2, p3)
+    g3 = _enc(qwen3, "ok") + [QWEN_EOS]
+    msgs += [carried(p3, g3, qwen3, content="ok"), {"role": "user", "content": "one more"}]
+    assert _continues(p3, g3, served_prompt(qwen3, msgs, stop_ids=stops))
