@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("conformance.report.schema_cli", "print the published JSON Schema of a document this tool writes"),
     "selftest": ("gym_conformance.selftest", "run the suite against the reference and every mutant; check the matrix"),
     "demo": ("gym_conformance.demo", "serve a fixture model with the reference server and run the suite against it"),
+    "train": ("reference_impl.grpo.cli", "train a policy with the reference GRPO loop through the reference server "
+                                         "on a benchmark task"),
+    "env": ("reference_impl.envs.cli", "serve a benchmark task as a NeMo Gym environment, or write its rows"),
 }
 
 

@@ -74,6 +74,16 @@ VIOLATIONS = [
     ("reference_impl/server/engines/hf.py", "import gym_conformance", "server-alone"),
     ("reference_impl/mutants/host.py", "import conformance.checks", "mutants-alone"),
     ("fixtures/golden.py", "from conformance import core", "fixtures-alone"),
+    ("reference_impl/envs/verify.py", "import conformance", "envs-alone"),
+    ("reference_impl/envs/app.py", "from reference_impl.server.protocol import ApiError", "envs-alone"),
+    ("reference_impl/envs/tasks.py", "import reference_impl.mutants", "envs-alone"),
+    ("reference_impl/envs/sessions.py", "import reference_impl.grpo", "envs-alone"),
+    ("reference_impl/envs/cli.py", "import gym_conformance.cli", "envs-alone"),
+    ("reference_impl/grpo/loss.py", "from conformance.core import splice", "grpo-alone"),
+    ("reference_impl/grpo/rollout.py", "from reference_impl.server.splice import splice", "grpo-alone"),
+    ("reference_impl/grpo/advantages.py", "import reference_impl.envs.verify", "grpo-alone"),
+    ("reference_impl/grpo/sequences.py", "import reference_impl.mutants", "grpo-alone"),
+    ("reference_impl/envs/errors.py", "from fixtures.tasks import rows", ""),  # the fixtures are allowed
 ]
 
 

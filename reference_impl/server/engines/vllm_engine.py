@@ -111,7 +111,10 @@ class VllmEngine(Engine):
                               status=400, param="seed")
         from vllm.exceptions import VLLMClientError
 
-        gate = self.gate.exclusive() if exclusive else self.gate.shared()
+        # seeded requests batch together while no prefill can be chunked (trap 1); each counts its prompt and
+        # every token it may generate, which bounds even a recompute after preemption
+        gate = self.gate.seeded(len(prompt_ids) + params.max_tokens, self.max_batched) if exclusive \
+            else self.gate.shared()
         async with gate:
             final = None
             try:

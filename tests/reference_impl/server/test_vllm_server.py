@@ -253,3 +253,25 @@ def test_unset_sampling_params_do_not_fall_back_to_generation_config(reference_s
                 {"role": "user", "content": f"hi {i}"}]}).json()["choices"][0]["message"]
             lps += [lp for t, lp in zip(msg["generation_token_ids"], msg["generation_log_probs"]) if t != QWEN_EOS]
     assert lps and min(lps) < -8.0
+
+
+def test_seeded_requests_batch_within_the_token_budget_and_reproduce(reference_server_chatml):
+    # Trap 1 without serialising every seeded request: they run together while no prefill can be chunked.
+    # Prompts of a few hundred tokens make the budget bind (only some fit at once); every answer is 200 and
+    # a seed gives the same ids alone and in the crowd (the GRPO loop's resume relies on it).
+    msgs = lambda i: [{"role": "user", "content": f"item {i} " + "word " * (40 + 60 * (i % 4))}]  # noqa: E731
+
+    async def run():
+        async with httpx.AsyncClient(base_url=reference_server_chatml, timeout=300) as c:
+            async def one(i):
+                r = await c.post("/v1/chat/completions", json={**TRAIN, "messages": msgs(i), "max_tokens": 8,
+                                                               "seed": 1000 + i})
+                assert r.status_code == 200, r.text
+                return r.json()["choices"][0]["message"]["generation_token_ids"]
+            crowd = await asyncio.gather(*(one(i) for i in range(48)))
+            alone = [await one(i) for i in (0, 1, 2, 3)]
+            return crowd, alone
+
+    crowd, alone = asyncio.run(run())
+    assert crowd[:4] == alone
+    assert httpx.get(reference_server_chatml + "/health").status_code == 200

@@ -1,0 +1,74 @@
+"""Every hyper-parameter of a run in one dataclass, written into the run folder as ``config.json``.
+
+``--config FILE`` (TOML or JSON) overrides the defaults; command-line flags override the file. An unknown
+key is an error that names it (a typo must not silently train with a default).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = "arith"
+    policy: str = ""              # model folder or fixture name; "" = the task's warm start (fixture warm-<task>)
+    steps: int = 200
+    seed: int = 0
+    # rollouts
+    rows_per_step: int = 8        # prompts per step
+    group_size: int = 8           # G completions per prompt (design anchors §3.1.1)
+    max_tokens: int = 24          # per model call
+    max_turns: int = 3            # model calls per rollout
+    temperature: float = 1.0      # Gym's training mode samples at 1.0 (contract R5)
+    top_p: float = 1.0
+    endpoints: int = 1            # reference-server processes (DP ranks of the inference side)
+    engine: str = "vllm"          # the reference server's engine: vllm | hf
+    concurrency: int = 64         # rollouts in flight
+    # objective
+    advantage: str = "grpo"       # grpo | dr_grpo | loo
+    aggregation: str = "token"    # token (DAPO) | sequence (original GRPO)
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    kl_coef: float = 0.0          # k3 to the starting policy; 0 is TRL's default
+    tis_cap: float | None = None  # truncated importance sampling cap (e.g. 2.0); None = off
+    # optimiser (AdamW)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    # bookkeeping
+    val_every: int = 10           # validation reward every K steps (and at the end)
+    val_samples: int = 1          # samples per validation row
+    checkpoint_every: int = 10
+    refit_tolerance: float = 1e-3  # R8 probe: max |served − trainer| log prob on a fixed sequence
+
+    def with_overrides(self, **kw) -> "Config":
+        return dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @property
+    def hash(self) -> str:
+        """Identifies the recipe (everything but the step count), so curves of one recipe can be compared."""
+        d = dataclasses.asdict(self)
+        d.pop("steps")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load(path: Path | str, base: Config | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read config {path}: {exc}") from exc
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"config {path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return dataclasses.replace(base or Config(), **data)

@@ -1,0 +1,42 @@
+"""The processes a run talks to: reference-server endpoints (the inference side) and the task's environment.
+
+Started as child processes (``conformance._process.ServerProcess``: own process group, health wait, log file
+in the run folder) unless the caller passes URLs of servers it runs itself.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from conformance._process import ServerDidNotStart, ServerProcess, free_port
+
+MODEL_NAME = "policy"
+
+
+def reference_server(model_dir: Path, engine: str, log: Path, *, max_model_len: int = 1024) -> ServerProcess:
+    port = free_port()
+    argv = [sys.executable, "-m", "gym_conformance", "serve", "--model", str(model_dir), "--engine", engine,
+            "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
+            "--max-model-len", str(max_model_len), "--tool-parser", "hermes"]
+    return ServerProcess(argv, port, log_path=log)
+
+
+def environment_server(task: str, log: Path) -> ServerProcess:
+    port = free_port()
+    argv = [sys.executable, "-m", "reference_impl.envs", "serve", "--task", task, "--host", "127.0.0.1",
+            "--port", str(port)]
+    return ServerProcess(argv, port, log_path=log, timeout=60)
+
+
+def start(stack: ExitStack, model_dir: Path, *, task: str, engine: str, endpoints: int, logs: Path) -> tuple[list[str], str]:
+    """(model endpoint URLs, environment URL); every process stops when ``stack`` closes."""
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = [reference_server(model_dir, engine, logs / f"server-{i}.log") for i in range(endpoints)]
+    env = environment_server(task, logs / "env.log")
+    for p in [env, *procs]:
+        try:
+            stack.enter_context(p)
+        except ServerDidNotStart as exc:
+            raise RuntimeError(str(exc).splitlines()[0] + f" (log: {p.log_path})") from exc
+    return [p.url for p in procs], env.url
