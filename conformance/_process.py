@@ -45,8 +45,12 @@ class ServerProcess:
     """
 
     def __init__(self, argv: list[str], port: int, *, host: str = "127.0.0.1", health: str = "/health",
-                 timeout: float = 240.0, env: dict[str, str] | None = None, log_path: Path | None = None):
+                 timeout: float = 240.0, env: dict[str, str] | None = None, log_path: Path | None = None,
+                 die_with_parent: bool = False):
         self.argv, self.port, self.host, self.health, self.timeout = argv, port, host, health, timeout
+        # Linux: SIGTERM the server when its parent dies, even by SIGKILL (a training run killed with
+        # kill -9 must not leave its servers behind holding memory and ports)
+        self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="gym-conformance-server-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
@@ -65,7 +69,8 @@ class ServerProcess:
         log = self.log_path.open("wb")
         with log:  # the child holds its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_parent_death_signal if self.die_with_parent else None)
         try:
             return self._await_health()
         except BaseException:  # never leave a half-started server behind (Ctrl-C, a harness bug, a timeout)
@@ -104,6 +109,12 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _parent_death_signal() -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def vllm_server_argv(model_dir: Path | str, port: int, *, served_name: str = "tiny", max_model_len: int = 1024,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .config import Config, load
@@ -23,7 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-url", help="use this running environment server instead of starting one")
 
 
+def _fail(message: str) -> int:
+    print(f"gym-conformance train: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
+    from fixtures.tasks import TASKS
+
     from .train import RunError, train
 
     try:
@@ -31,18 +39,20 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.with_overrides(task=args.task, steps=args.steps, seed=args.seed, engine=args.engine,
                                  endpoints=args.endpoints)
     except (ValueError, TypeError) as exc:
-        raise SystemExit(f"gym-conformance train: error: {exc}") from None
+        return _fail(str(exc))
+    if cfg.task not in TASKS:
+        return _fail(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
     if cfg.steps < 1:
-        raise SystemExit(f"gym-conformance train: error: --steps must be at least 1 (got {cfg.steps})")
+        return _fail(f"--steps must be at least 1 (got {cfg.steps})")
     if bool(args.model_urls) != bool(args.env_url):
-        raise SystemExit("gym-conformance train: error: --model-url and --env-url go together")
+        return _fail("--model-url and --env-url go together")
     out = args.out or Path("reports/train") / f"{cfg.task}-seed{cfg.seed}"
     try:
         with _Progress(cfg, quiet=args.quiet) as progress:
             log = train(cfg, out, resume=args.resume, model_urls=args.model_urls, env_url=args.env_url,
                         progress=progress)
-    except RunError as exc:
-        raise SystemExit(f"gym-conformance train: error: {exc}") from None
+    except (RunError, OSError) as exc:
+        return _fail(" ".join(str(exc).split()))
     vals = [r["val_reward"] for r in log if r.get("val_reward") is not None]
     if vals:
         print(f"{cfg.task}: validation reward {vals[0]:.3f} -> {vals[-1]:.3f}; run folder {out}")

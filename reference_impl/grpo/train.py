@@ -16,7 +16,7 @@ import os
 import random
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -129,30 +129,31 @@ def refit(model, urls: list[str], folder: Path, http: httpx.Client, probe_ids: l
         ids = torch.tensor([probe_ids])
         mine = token_logprobs(model, ids, torch.ones_like(ids))[0, 1:].tolist()
     for url in urls:
-        r = http.post(url + "/weights/reload", json={"path": str(folder)})
-        if r.status_code != 200:
-            raise RunError(f"refit: {url}/weights/reload answered HTTP {r.status_code}: {r.text[:200]}")
-        # the reload resets the prefix cache; the probe then rescores a fixed sequence (R8)
-        r = http.post(url + "/v1/completions", json={"model": servers.MODEL_NAME, "prompt": probe_ids,
-                                                     "max_tokens": 0, "prompt_logprobs": 0})
-        if r.status_code != 200:
-            raise RunError(f"refit probe: {url}/v1/completions answered HTTP {r.status_code}: {r.text[:200]}")
-        served = [next(iter(e.values()))["logprob"] for e in r.json()["choices"][0]["prompt_logprobs"][1:]]
-        worst = max(abs(a - b) for a, b in zip(served, mine))
-        if not worst <= tolerance:
-            raise RunError(f"refit: {url} serves log probs {worst:.2e} away from the trainer's after the reload "
-                           f"(tolerance {tolerance:g}): the weights did not reach the server (R8)")
+        try:
+            _probe(http, url, folder, probe_ids, mine, tolerance)
+        except httpx.HTTPError as exc:
+            raise RunError(f"refit: the server at {url} is not answering ({type(exc).__name__}: {exc})") from exc
     return time.perf_counter() - start
 
 
+def _probe(http: httpx.Client, url: str, folder: Path, probe_ids: list[int], mine: list[float], tolerance: float):
+    """Reload ``url`` from ``folder`` and check it serves the trainer's log probs on ``probe_ids`` (R8)."""
+    r = http.post(url + "/weights/reload", json={"path": str(folder)})
+    if r.status_code != 200:
+        raise RunError(f"refit: {url}/weights/reload answered HTTP {r.status_code}: {r.text[:200]}")
+    # the reload resets the prefix cache; the probe then rescores a fixed sequence (R8)
+    r = http.post(url + "/v1/completions", json={"model": servers.MODEL_NAME, "prompt": probe_ids,
+                                                 "max_tokens": 0, "prompt_logprobs": 0})
+    if r.status_code != 200:
+        raise RunError(f"refit probe: {url}/v1/completions answered HTTP {r.status_code}: {r.text[:200]}")
+    served = [next(iter(e.values()))["logprob"] for e in r.json()["choices"][0]["prompt_logprobs"][1:]]
+    worst = max(abs(a - b) for a, b in zip(served, mine))
+    if not worst <= tolerance:
+        raise RunError(f"refit: {url} serves log probs {worst:.2e} away from the trainer's after the reload "
+                       f"(tolerance {tolerance:g}): the weights did not reach the server (R8)")
+
+
 # -- the loop ---------------------------------------------------------------------------------------------
-@dataclass
-class Run:
-    cfg: Config
-    out: Path
-    log: list[dict] = field(default_factory=list)
-
-
 def policy_dir(cfg: Config) -> Path:
     name = cfg.policy or f"warm-{cfg.task}"
     path = Path(name)
@@ -188,7 +189,9 @@ async def _validate(agents, rows, cfg: Config, step: int) -> float:
 def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str] | None = None,
           env_url: str | None = None, progress=None) -> list[dict]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the loop has its own progress display; checkpoints write every K steps
     if cfg.task not in tasks.TASKS:
         raise RunError(f"unknown task {cfg.task!r}; known: {', '.join(tasks.TASKS)}")
     world = init_world()
@@ -253,6 +256,8 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
                     continue
                 seqs.append(seq)
                 keep.append(r)
+            if not keep and all(r.error for r in rollouts):
+                raise RunError(f"step {step}: every rollout failed; the first: {rollouts[0].error}")
             # 4. advantages within each group (a group = one row of this step), over the kept rollouts
             adv = group_advantages([r.reward for r in keep], [r.sample // cfg.group_size for r in keep],
                                    estimator=cfg.advantage)

@@ -15,10 +15,17 @@ from reference_impl.server.splice import expected_prefix_eos_count
 REPRODUCES = "turns counted by EOS only, a secondary stop id ignored (issue 14, M28)"
 
 
+def _stops_on(token: int | None, messages) -> bool:
+    """Emulate a model that stops on ``token``: it ends some carried generation and sits inside none (a model
+    that stops on a token never samples it mid-text; one that samples it there does not stop on it)."""
+    gens = [m.generation_token_ids for m in messages if m.has_bundle and m.generation_token_ids]
+    return token is not None and any(g[-1] == token for g in gens) and not any(token in g[:-1] for g in gens)
+
+
 class Mutant(Service):
     def plan_prompt(self, req):
         pad = self.tokenizer.pad_token_id
-        stop_ids = self.engine.stop_ids | ({pad} if pad is not None else set())
+        stop_ids = self.engine.stop_ids | ({pad} if _stops_on(pad, req.messages) else set())
         choice = None if req.required_prefix_token_ids is not None else choose_prefix(req.messages, None)
         if choice is not None:
             through = req.messages[:choice.boundary + 1]

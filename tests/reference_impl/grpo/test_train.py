@@ -1,0 +1,96 @@
+"""The loop end to end over real HTTP: it learns (bounded), resumes after kill -9 to the same end, and bad input
+is one clear line with exit code 2. The 200-step runs are benchmarks (benchmarks/bench_grpo_curves.py)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conformance._process import free_port, run_command
+
+ROOT = Path(__file__).resolve().parents[3]
+TIMING = {"refit_s", "rollout_s", "train_s", "step_s"}
+
+
+def _argv(out: Path, config: dict, model_url: str, env_url: str, *extra: str) -> list[str]:
+    cfg = out.parent / f"{out.name}.json"
+    cfg.write_text(json.dumps(config))
+    return [sys.executable, "-m", "gym_conformance", "--quiet", "train", "--out", str(out), "--config", str(cfg),
+            "--model-url", model_url, "--env-url", env_url, *extra]
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _weights(run: Path) -> dict:
+    return {k: v for f in sorted((run / "ckpt").glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_ends_where_an_uninterrupted_run_ends(tmp_path, arith_policy_hf, arith_env):
+    # hf engine: one seeded request at a time, bit-reproducible sampling; the server is shared by all three runs
+    # (each refits it with its own weights before sampling)
+    config = {"task": "arith", "steps": 6, "seed": 5, "rows_per_step": 4, "group_size": 4, "max_tokens": 12,
+              "checkpoint_every": 2, "val_every": 3, "engine": "hf"}
+    whole = run_command(_argv(tmp_path / "whole", config, arith_policy_hf, arith_env), cwd=ROOT, capture=True,
+                        timeout=600)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    child = subprocess.Popen(_argv(tmp_path / "cut", config, arith_policy_hf, arith_env), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "cut" / "ckpt" / "state.json"
+    deadline = time.monotonic() + 600
+    while not (state.is_file() and json.loads(state.read_text())["step"] >= 4):
+        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its step-4 checkpoint"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    resumed = run_command(_argv(tmp_path / "cut", config, arith_policy_hf, arith_env, "--resume"), cwd=ROOT,
+                          capture=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "whole")
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_arith_reward_rises_within_a_bounded_run(tmp_path, arith_policy_vllm, arith_env):
+    config = {"task": "arith", "steps": 40, "seed": 0, "val_every": 40, "checkpoint_every": 40}
+    done = run_command(_argv(tmp_path / "run", config, arith_policy_vllm, arith_env), cwd=ROOT, capture=True,
+                       timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = _metrics(tmp_path / "run")
+    first = sum(r["reward_mean"] for r in log[:5]) / 5
+    last = sum(r["reward_mean"] for r in log[-5:]) / 5
+    assert last >= first + 0.1, f"train reward {first:.3f} -> {last:.3f}"
+    assert all(r["rollout_errors"] == r["contiguity_breaks"] == r["nan_logprobs"] == 0 for r in log)
+    assert all(r["token_mult_prob_error"] <= 1.05 for r in log)  # R14 between server and trainer
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    cases = [
+        (["train", "--task", "chess", "--out", str(tmp_path / "a")], "unknown task 'chess'"),
+        (["train", "--steps", "0", "--out", str(tmp_path / "b")], "--steps must be at least 1"),
+        (["train", "--model-url", "http://127.0.0.1:9", "--out", str(tmp_path / "c")], "go together"),
+    ]
+    bad_config = tmp_path / "bad.json"
+    bad_config.write_text(json.dumps({"lr": 1e-3, "learning_rate": 3}))
+    cases.append((["train", "--config", str(bad_config), "--out", str(tmp_path / "d")], "unknown key 'learning_rate'"))
+    dead = f"http://127.0.0.1:{free_port()}"
+    cases.append((["train", "--steps", "1", "--model-url", dead, "--env-url", dead, "--out", str(tmp_path / "e")],
+                  "refit"))
+    for argv, needle in cases:
+        done = run_command([sys.executable, "-m", "gym_conformance", *argv], cwd=ROOT, capture=True, timeout=300)
+        assert done.returncode == 2, (argv, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr, (argv, done.stderr)
