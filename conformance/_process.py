@@ -183,6 +183,14 @@ class LineChild:
         """The exit code, or ``None`` while the child runs."""
         return self.proc.poll()
 
+    def kill(self) -> None:
+        """SIGKILL, no clean-up in the child (what ``kill -9`` does to a training run), then reap it."""
+        self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe:
+                pipe.close()
+
     def close(self, timeout: float = 10.0) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()

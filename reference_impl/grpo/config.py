@@ -38,6 +38,7 @@ class Config:
     tis_cap: float | None = None  # truncated importance sampling cap (e.g. 2.0); None = off
     # optimiser (AdamW)
     lr: float = 1e-3
+    warmup_steps: int = 10        # linear warm-up: Adam's first steps move every weight by ~lr whatever the signal
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     # bookkeeping

@@ -85,7 +85,7 @@ def init_world() -> World:
 
 
 # -- one optimisation step on sequences that are already built --------------------------------------------
-def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *, pad_id: int,
+def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *, pad_id: int, step: int = 1,
                ref_model=None) -> dict:
     """One update on this rank's sequences; identical to one process holding the whole global batch."""
     batch = collate(seqs, advantages, pad_id)
@@ -106,10 +106,17 @@ def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *,
     loss.backward()
     world.reduce_grads(model)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
+    # No signal (every group zero-std): no step at all. Adam would still move every weight along its momentum
+    # (m/sqrt(v) decays slowly), which drifted a tiny policy into garbage within a few silent steps.
+    signal = world.sum(float(batch.advantages.abs().sum()))
+    if signal > 0:
+        for group in optimizer.param_groups:  # linear warm-up (Adam's first steps are ~lr per weight)
+            group["lr"] = cfg.lr * min(1.0, step / max(cfg.warmup_steps, 1))
+        optimizer.step()
     model.eval()
     tokens = world.sum(metrics["tokens"])
-    out = {"loss": world.sum(float(loss.detach())), "grad_norm": float(grad_norm)}
+    out = {"loss": world.sum(float(loss.detach())), "grad_norm": float(grad_norm),
+           "lr": optimizer.param_groups[0]["lr"] if signal > 0 else 0.0}
     for k in ("clip_fraction", "kl_ref", "token_mult_prob_error", "mismatch_k3"):
         out[k] = world.sum(metrics[k] * metrics["tokens"]) / max(tokens, 1.0)  # token-weighted over ranks
     return out
@@ -180,9 +187,14 @@ def _seed(cfg: Config, step: int, index: int) -> int:
 
 
 async def _validate(agents, rows, cfg: Config, step: int) -> float:
-    jobs = [(row, i, s, _seed(cfg, -step - 1, i * cfg.val_samples + s))
+    """Mean reward over the validation rows at the training sampling; a lost rollout ends the run (a silent 0
+    would bend the curve the loop checks compare against)."""
+    jobs = [(row, i, s, _seed(cfg, step, (1 << 20) + i * cfg.val_samples + s))
             for i, row in enumerate(rows) for s in range(cfg.val_samples)]
     done = await run_rollouts(agents, jobs, concurrency=cfg.concurrency)
+    lost = [r.error for r in done if r.error]
+    if lost:
+        raise RunError(f"validation at step {step}: {len(lost)} of {len(done)} rollouts failed; the first: {lost[0]}")
     return sum(r.reward for r in done) / len(done)
 
 
@@ -226,6 +238,14 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         agents = [Agent(ahttp, url, env_url, model=servers.MODEL_NAME, max_tokens=cfg.max_tokens,
                         max_turns=cfg.max_turns, temperature=cfg.temperature, top_p=cfg.top_p,
                         render=_render(tokenizer)) for url in model_urls]
+        if first == 1:  # the starting policy's validation reward: step 0 of the curve
+            refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else None
+            world.broadcast(None)
+            if world.main:
+                start_val = loop.run_until_complete(_validate(agents, val_rows, cfg, 0))
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps({"step": 0, "val_reward": round(start_val, 6)}) + "\n")
+                log.append({"step": 0, "val_reward": round(start_val, 6)})
         for step in range(first, cfg.steps + 1):
             t0 = time.perf_counter()
             # 1. refit first: the rollouts of this step sample from the weights this step trains (R8)
@@ -262,7 +282,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
             adv = group_advantages([r.reward for r in keep], [r.sample // cfg.group_size for r in keep],
                                    estimator=cfg.advantage)
             t2 = time.perf_counter()
-            stats = train_step(model, optimizer, seqs, adv, cfg, world, pad_id=tokenizer.pad_token_id,
+            stats = train_step(model, optimizer, seqs, adv, cfg, world, pad_id=tokenizer.pad_token_id, step=step,
                                ref_model=ref_model) if seqs else {}
             train_s = time.perf_counter() - t2
             record = _record(step, world.gather([_summary(r, cfg.group_size, world.rank) for r in rollouts]), world,
@@ -271,7 +291,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
             if step % cfg.val_every == 0 or step == cfg.steps:
                 refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else None
                 world.broadcast(None)
-                record["val_reward"] = loop.run_until_complete(_validate(agents, val_rows, cfg, step)) \
+                record["val_reward"] = round(loop.run_until_complete(_validate(agents, val_rows, cfg, step)), 6) \
                     if world.main else None
             record["step_s"] = round(time.perf_counter() - t0, 3)
             if world.main:
