@@ -21,7 +21,7 @@ class Config:
     seed: int = 0
     # rollouts
     rows_per_step: int = 8        # prompts per step
-    group_size: int = 8           # G completions per prompt (design anchors §3.1.1)
+    group_size: int = 8           # G completions per prompt (design-anchors.md, GRPO checklist item 1)
     max_tokens: int = 24          # per model call
     max_turns: int = 3            # model calls per rollout
     temperature: float = 1.0      # Gym's training mode samples at 1.0 (contract R5)

@@ -93,3 +93,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         assert done.returncode == 2, (argv, done.stderr)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr, (argv, done.stderr)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_lookup_trains_through_the_servers_splice(tmp_path, lookup_policy_vllm, lookup_env):
+    # warm-lookup ships the tool-json-resorted template: every call after a tool call needs the splice; the
+    # loop trains on those rollouts (no contiguity break, no lost rollout) and counts them
+    config = {"task": "lookup", "steps": 2, "rows_per_step": 4, "group_size": 4, "max_tokens": 40,
+              "val_every": 2, "checkpoint_every": 2}
+    done = run_command(_argv(tmp_path / "run", config, lookup_policy_vllm, lookup_env), cwd=ROOT, capture=True,
+                       timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    start, *log = _metrics(tmp_path / "run")
+    assert 0 < start["val_reward"] < 0.5
+    assert sum(r["spliced_calls"] for r in log) > 0 and all(r["calls"] > 16 for r in log)  # multi-turn rollouts
+    assert all(r["rollout_errors"] == r["contiguity_breaks"] == r["nan_logprobs"] == 0 for r in log)
