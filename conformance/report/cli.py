@@ -37,6 +37,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _read(source: Path):
+    """(report, None) or (None, the one-line error) for a report.json the user named."""
+    try:
+        return load(source), None
+    except ReportError as exc:
+        return None, f"invalid report: {exc}"
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, f"cannot read {source}: {reason}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.report[0] == "compare":
         return _compare(args.report[1:], Path(args.out))
@@ -44,13 +55,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"one REPORT.json at a time (got {len(args.report)}); to put runs side by side use "
                      "`gym-conformance report compare RUN_DIR...`")
     source = Path(args.report[0])
-    try:
-        report = load(source)
-    except ReportError as exc:
-        return _fail(f"invalid report: {exc}")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return _fail(f"cannot read {source}: {reason}")
+    report, problem = _read(source)
+    if problem:
+        return _fail(problem)
 
     wanted = {"html": args.html, "junit": args.junit, "markdown": args.markdown}
     if not any(wanted.values()):
@@ -89,13 +96,9 @@ def _compare(folders: list[str], out: Path) -> int:
     runs = []
     for folder in map(Path, folders):
         source = folder / "report.json" if folder.is_dir() else folder
-        try:
-            report = load(source)
-        except ReportError as exc:
-            return _fail(f"invalid report: {exc}")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return _fail(f"cannot read {source}: {reason}")
+        report, problem = _read(source)
+        if problem:
+            return _fail(problem)
         html = source.with_suffix(".html")
         name = (folder if folder.is_dir() else folder.parent).name or str(folder)
         runs.append(Run(name, report, relative_href(html, out) if html.is_file() else None))
