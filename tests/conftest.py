@@ -105,3 +105,22 @@ def reference_server_qwen3(server_pool, tiny_qwen3_dir) -> str:
 def reference_server_chatml(server_pool, tiny_chatml_dir) -> str:
     """The reference server (vllm engine) on tiny-chatml; base URL without ``/v1``."""
     return server_pool.get("reference-server-chatml", lambda port: reference_server_argv(tiny_chatml_dir, port))
+
+
+# --- benchmark-task environments (reference_impl/envs), shared by the env and GRPO tests ---------------
+
+def env_server_argv(task: str, port: int) -> list[str]:
+    return [PYTHON, "-m", "reference_impl.envs", "serve", "--task", task, "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning"]
+
+
+@pytest.fixture(scope="session")
+def arith_env(server_pool) -> str:
+    """``python -m reference_impl.envs serve --task arith``; its base URL."""
+    return server_pool.get("env-arith", lambda port: env_server_argv("arith", port), timeout=60)
+
+
+@pytest.fixture(scope="session")
+def lookup_env(server_pool) -> str:
+    """``python -m reference_impl.envs serve --task lookup``; its base URL."""
+    return server_pool.get("env-lookup", lambda port: env_server_argv("lookup", port), timeout=60)

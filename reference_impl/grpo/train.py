@@ -238,9 +238,15 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         agents = [Agent(ahttp, url, env_url, model=servers.MODEL_NAME, max_tokens=cfg.max_tokens,
                         max_turns=cfg.max_turns, temperature=cfg.temperature, top_p=cfg.top_p,
                         render=_render(tokenizer)) for url in model_urls]
-        if first == 1:  # the starting policy's validation reward: step 0 of the curve
-            refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else None
+
+        def sync() -> float:
+            """Rank 0 refits every server with the trainer's weights; every rank waits for it."""
+            seconds = refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else 0.0
             world.broadcast(None)
+            return seconds
+
+        if first == 1:  # the starting policy's validation reward: step 0 of the curve
+            sync()
             if world.main:
                 start_val = loop.run_until_complete(_validate(agents, val_rows, cfg, 0))
                 with metrics_path.open("a") as f:
@@ -249,8 +255,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         for step in range(first, cfg.steps + 1):
             t0 = time.perf_counter()
             # 1. refit first: the rollouts of this step sample from the weights this step trains (R8)
-            refit_s = refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else 0.0
-            world.broadcast(None)  # every rank waits for the refit
+            refit_s = sync()
             # 2. rollouts: the same row draw on every rank, each rank takes its share of the rows
             picked = [rng.randrange(len(train_rows)) for _ in range(cfg.rows_per_step)]
             mine = picked[world.rank::world.size]
@@ -289,8 +294,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
                              problems, stats,
                              refit_s=refit_s, rollout_s=rollout_s, train_s=train_s)
             if step % cfg.val_every == 0 or step == cfg.steps:
-                refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else None
-                world.broadcast(None)
+                sync()
                 record["val_reward"] = round(loop.run_until_complete(_validate(agents, val_rows, cfg, step)), 6) \
                     if world.main else None
             record["step_s"] = round(time.perf_counter() - t0, 3)

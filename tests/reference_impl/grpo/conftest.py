@@ -6,23 +6,12 @@ import pytest
 
 from fixtures import fixture_path
 from tests.conftest import PYTHON
-from tests.reference_impl.envs.conftest import env_server_argv
 
 
 def policy_server_argv(task: str, engine: str, port: int) -> list[str]:
     return [PYTHON, "-m", "gym_conformance", "serve", "--model", str(fixture_path(f"warm-{task}")), "--engine",
             engine, "--served-model-name", "policy", "--host", "127.0.0.1", "--port", str(port),
             "--max-model-len", "1024", "--tool-parser", "hermes"]
-
-
-@pytest.fixture(scope="session")
-def arith_env(server_pool) -> str:
-    return server_pool.get("env-arith", lambda port: env_server_argv("arith", port), timeout=60)
-
-
-@pytest.fixture(scope="session")
-def lookup_env(server_pool) -> str:
-    return server_pool.get("env-lookup", lambda port: env_server_argv("lookup", port), timeout=60)
 
 
 @pytest.fixture(scope="session")
