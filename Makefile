@@ -21,9 +21,11 @@ browser:
 demo: fixtures
 	@bash scripts/demo.sh
 
-# The project's own test suite (what CI runs).
-test: fixtures gym-env browser
-	@.venv/bin/python -m pytest
+# The project's own test suite (what CI runs). The three preparations run side by side: the fixtures are CPU
+# work, the Gym side environments and the browser are mostly downloads.
+test:
+	@$(MAKE) --no-print-directory -j3 fixtures gym-env browser
+	@.venv/bin/python -m pytest --durations=40
 
 # Everything that does not need vLLM (no vLLM server, no real-Gym drive, no zoo on vLLM) on two pytest-xdist
 # workers: about a minute, for the edit-test loop. It creates .venv only when there is none and never re-runs

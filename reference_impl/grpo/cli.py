@@ -38,12 +38,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = load(args.config) if args.config else Config()
         cfg = cfg.with_overrides(task=args.task, steps=args.steps, seed=args.seed, engine=args.engine,
                                  endpoints=args.endpoints)
+        if cfg.task not in TASKS:
+            return _fail(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
+        cfg.check()
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
-    if cfg.task not in TASKS:
-        return _fail(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
-    if cfg.steps < 1:
-        return _fail(f"--steps must be at least 1 (got {cfg.steps})")
     if bool(args.model_urls) != bool(args.env_url):
         return _fail("--model-url and --env-url go together")
     out = args.out or Path("reports/train") / f"{cfg.task}-seed{cfg.seed}"

@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .advantages import ESTIMATORS
+
 
 @dataclass(frozen=True)
 class Config:
@@ -36,6 +38,7 @@ class Config:
     clip_high: float = 0.2
     kl_coef: float = 0.0          # k3 to the starting policy; 0 is TRL's default
     tis_cap: float | None = None  # truncated importance sampling cap (e.g. 2.0); None = off
+    updates_per_batch: int = 1    # optimiser steps on each rollout batch (μ, GRPO Algorithm 1; TRL num_iterations)
     # optimiser (AdamW)
     lr: float = 1e-3
     warmup_steps: int = 10        # linear warm-up: Adam's first steps move every weight by ~lr whatever the signal
@@ -46,6 +49,21 @@ class Config:
     val_samples: int = 1          # samples per validation row
     checkpoint_every: int = 10
     refit_tolerance: float = 1e-3  # R8 probe: max |served − trainer| log prob on a fixed sequence
+
+    def check(self) -> None:
+        """A ValueError naming the first field out of range (before any server starts)."""
+        at_least = {"steps": 1, "rows_per_step": 1, "group_size": 2, "max_tokens": 1, "max_turns": 1, "endpoints": 1,
+                    "concurrency": 1, "updates_per_batch": 1, "val_every": 1, "val_samples": 1, "checkpoint_every": 1}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low} (got {getattr(self, name)})")
+        choices = {"engine": ("vllm", "hf"), "advantage": ESTIMATORS, "aggregation": ("token", "sequence")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
+        if not self.lr > 0 or not 0 <= self.clip_low < 1 or not self.clip_high >= 0:
+            raise ValueError(f"lr must be > 0 and the clip range within (0, 1) below / >= 0 above (got lr={self.lr}, "
+                             f"clip_low={self.clip_low}, clip_high={self.clip_high})")
 
     def with_overrides(self, **kw) -> "Config":
         return dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None})

@@ -5,10 +5,12 @@ Per completion token t with advantage A (the sequence's), trainer log prob log �
   pg     = −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)                  (PPO, Schulman et al. 2017, eq. 7)
   kl     = exp(log π_ref − log π) − (log π_ref − log π) − 1          (k3, Schulman 2020 "Approximating KL")
   loss_t = pg + β·kl
-μ_old is the server's ``generation_log_probs`` (R11): with one update per batch ρ ≈ 1 and the clip only
-guards against trainer/server mismatch. With truncated importance sampling (``tis_cap``, Yao et al. 2025)
-the ratio is taken against the trainer's own detached log probs and each token is weighted by
-min(π_trainer / μ_served, cap), correcting for the server sampling from a slightly different policy.
+μ_old is the server's ``generation_log_probs`` (R11): on the first update of a batch ρ ≈ 1 and the clip only
+guards against trainer/server mismatch; later updates on the same batch (``updates_per_batch``, μ in GRPO's
+Algorithm 1) move ρ away from 1 and the clip bounds them. With truncated importance sampling (``tis_cap``,
+Yao et al. 2025) the ratio is taken against the trainer's own log probs before the batch's first update
+(``trainer_old``) and each token is weighted by min(π_trainer_old / μ_served, cap), correcting for the server
+sampling from a slightly different policy.
 
 Aggregation (design anchors §3.2): ``token`` = sum over every completion token of the global batch divided by
 their number (DAPO; TRL ``dapo``, verl ``token-mean``); ``sequence`` = token mean per sequence, then mean
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-AGGREGATIONS = ("token", "sequence")
+AGGREGATIONS = ("token", "sequence")  # also listed in Config.check (config must not import torch)
 
 
 @dataclass
@@ -55,14 +57,15 @@ def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> torch.T
 
 def grpo_loss(logp: torch.Tensor, batch: Batch, *, normalizer: float, clip_low: float = 0.2,
               clip_high: float = 0.2, aggregation: str = "token", kl_coef: float = 0.0,
-              ref_logp: torch.Tensor | None = None, tis_cap: float | None = None) -> tuple[torch.Tensor, dict]:
+              ref_logp: torch.Tensor | None = None, tis_cap: float | None = None,
+              trainer_old: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """(loss to backpropagate, metrics); ``normalizer`` = global completion tokens (token) or sequences."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown loss aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")
     m = batch.mask
     adv = batch.advantages.unsqueeze(1)
     if tis_cap is not None:
-        old = logp.detach()
+        old = logp.detach() if trainer_old is None else trainer_old
         weight = torch.exp(old - batch.old_logprobs).clamp(max=tis_cap)
     else:
         old, weight = batch.old_logprobs, torch.ones_like(logp)

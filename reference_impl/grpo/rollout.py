@@ -5,6 +5,11 @@ call uses Gym's training body (temperature/top_p as the loop's sampling, log pro
 and carries the previous calls' token bundle on their assistant messages, so the server's on-policy
 correction (contract §7) builds each prompt from the ids the model actually sampled. The row's sampling
 parameters are stamped into the row (R5) and the row index travels with the rollout (R6).
+
+The client is aiohttp, as in Gym's own agents: httpx's connection pool spends CPU per request that grows with
+the number of open connections, and with 64 rollouts in flight it took about half of the trainer's CPU (py-spy),
+a core the 2-core machine's vLLM engine needed. ``session()`` makes one without a shared cookie jar: each
+rollout carries its own environment session cookie, as Gym's agent does.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from .sequences import ServedCall
 
@@ -54,10 +59,16 @@ def _response_object(model: str, items: list[dict]) -> dict:
             "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "status": "completed"}
 
 
+def session(concurrency: int, timeout: float = 120.0) -> aiohttp.ClientSession:
+    """The rollouts' HTTP client: ``concurrency`` connections, no cookie jar (cookies travel per rollout)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                 timeout=aiohttp.ClientTimeout(total=timeout), cookie_jar=aiohttp.DummyCookieJar())
+
+
 class Agent:
     """One model endpoint and one environment; ``render`` (optional) counts calls that needed a splice."""
 
-    def __init__(self, http: httpx.AsyncClient, model_url: str, env_url: str, *, model: str, max_tokens: int,
+    def __init__(self, http: aiohttp.ClientSession, model_url: str, env_url: str, *, model: str, max_tokens: int,
                  max_turns: int, temperature: float = 1.0, top_p: float = 1.0, render=None):
         self.http, self.model_url, self.env_url, self.model = http, model_url.rstrip("/"), env_url.rstrip("/"), model
         self.max_tokens, self.max_turns, self.temperature, self.top_p = max_tokens, max_turns, temperature, top_p
@@ -67,7 +78,7 @@ class Agent:
         out = Rollout(row_index, sample, self.model_url)
         try:
             await self._run(row, out, seed)
-        except (httpx.HTTPError, ValueError, KeyError) as exc:  # one lost rollout, named; the step goes on
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:  # one lost rollout, named; the step goes on
             out.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         return out
 
@@ -76,8 +87,8 @@ class Agent:
         # R5: the sampling the rollout used is stamped into the row it is verified and logged with
         params.update(temperature=self.temperature, top_p=self.top_p, max_output_tokens=self.max_tokens)
         # the environment's session cookie, carried on every later call (Gym's agent does the same)
-        seeded = await self._post(self.env_url + "/seed_session", row)
-        cookies = {"Cookie": "; ".join(f"{k}={v}" for k, v in seeded.cookies.items())} if seeded.cookies else {}
+        _, jar = await self._post(self.env_url + "/seed_session", row)
+        cookies = {"Cookie": "; ".join(f"{k}={m.value}" for k, m in jar.items())} if jar else {}
         messages, tools = chat_messages(params["input"]), chat_tools(params.get("tools"))
         items: list[dict] = []
         for turn in range(self.max_turns):
@@ -88,7 +99,7 @@ class Agent:
                 body["seed"] = seed * 16 + turn
             if tools:
                 body.update(tools=tools, tool_choice="auto", parallel_tool_calls=True)
-            choice = (await self._post(self.model_url + "/v1/chat/completions", body)).json()["choices"][0]
+            choice = (await self._post(self.model_url + "/v1/chat/completions", body))[0]["choices"][0]
             msg = choice["message"]
             call = ServedCall(list(msg["prompt_token_ids"]), list(msg["generation_token_ids"]),
                               [float("nan") if x is None else float(x) for x in msg["generation_log_probs"]],
@@ -112,23 +123,26 @@ class Agent:
                               "arguments": fn["arguments"], "id": tc["id"], "status": "completed"})
                 try:
                     args = json.loads(fn["arguments"])
-                    result = (await self.http.post(f"{self.env_url}/{fn['name']}", json=args, headers=cookies)).text
+                    async with self.http.post(f"{self.env_url}/{fn['name']}", json=args, headers=cookies) as r:
+                        result = await r.text()
                 except json.JSONDecodeError as exc:  # the model's own malformed call: its output, as Gym does
                     result = json.dumps({"error": f"Invalid tool call arguments: {exc!r}"})
                 items.append({"type": "function_call_output", "call_id": tc["id"], "output": result})
                 messages.append({"role": "tool", "tool_call_id": tc["id"], "content": result})
-        verdict = (await self._post(self.env_url + "/verify", {**row, "response": _response_object(self.model, items)},
-                                    cookies=cookies)).json()
+        verdict, _ = await self._post(self.env_url + "/verify", {**row, "response": _response_object(self.model, items)},
+                                      cookies=cookies)
         out.reward = float(verdict["reward"])
         out.components = {k: float(v) for k, v in (verdict.get("reward_components") or {}).items()}
         if not math.isfinite(out.reward):
             raise ValueError(f"the verifier returned reward {verdict['reward']!r}")
 
-    async def _post(self, url: str, body: dict, cookies: dict | None = None) -> httpx.Response:
-        r = await self.http.post(url, json=body, headers=cookies or {})
-        if r.status_code >= 400:
-            raise ValueError(f"POST {url}: HTTP {r.status_code} {r.text[:240]}")
-        return r
+    async def _post(self, url: str, body: dict, cookies: dict | None = None):
+        """(JSON body, cookies set) of a POST; an HTTP error status is a ValueError naming it."""
+        async with self.http.post(url, json=body, headers=cookies or {}) as r:
+            text = await r.text()
+            if r.status >= 400:
+                raise ValueError(f"POST {url}: HTTP {r.status} {text[:240]}")
+            return json.loads(text), r.cookies
 
 
 async def run_rollouts(agents: list[Agent], jobs: list[tuple[dict, int, int, int | None]], *,

@@ -28,7 +28,7 @@ from . import checkpoint, servers
 from .advantages import group_advantages, zero_std_fraction
 from .config import Config
 from .loss import collate, grpo_loss, token_logprobs
-from .rollout import Agent, Rollout, run_rollouts
+from .rollout import Agent, Rollout, run_rollouts, session
 from .sequences import ContiguityError, build_sequence, has_nan
 
 
@@ -87,36 +87,44 @@ def init_world() -> World:
 # -- one optimisation step on sequences that are already built --------------------------------------------
 def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *, pad_id: int, step: int = 1,
                ref_model=None) -> dict:
-    """One update on this rank's sequences; identical to one process holding the whole global batch."""
+    """``updates_per_batch`` updates on this rank's sequences; identical to one process holding the global batch."""
     batch = collate(seqs, advantages, pad_id)
     local = float(batch.mask.sum()) if cfg.aggregation == "token" else float(len(seqs))
     normalizer = max(world.sum(local), 1.0)
     model.train()
-    logp = token_logprobs(model, batch.ids, batch.attention)
     ref_logp = None
     if cfg.kl_coef and ref_model is not None:
         with torch.no_grad():
             ref_logp = token_logprobs(ref_model, batch.ids, batch.attention)
-    loss, metrics = grpo_loss(logp, batch, normalizer=normalizer, clip_low=cfg.clip_low, clip_high=cfg.clip_high,
-                              aggregation=cfg.aggregation, kl_coef=cfg.kl_coef, ref_logp=ref_logp,
-                              tis_cap=cfg.tis_cap)
-    if not torch.isfinite(loss):
-        raise RunError(f"the loss is {float(loss)} (NaN or infinite): not stepping the optimiser")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    world.reduce_grads(model)
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     # No signal (every group zero-std): no step at all. Adam would still move every weight along its momentum
     # (m/sqrt(v) decays slowly), which drifted a tiny policy into garbage within a few silent steps.
-    signal = world.sum(float(batch.advantages.abs().sum()))
-    if signal > 0:
-        for group in optimizer.param_groups:  # linear warm-up (Adam's first steps are ~lr per weight)
-            group["lr"] = cfg.lr * min(1.0, step / max(cfg.warmup_steps, 1))
-        optimizer.step()
+    signal = world.sum(float(batch.advantages.abs().sum())) > 0
+    first_logp, metrics, losses = None, {}, []
+    for _ in range(cfg.updates_per_batch if signal else 1):
+        logp = token_logprobs(model, batch.ids, batch.attention)
+        if first_logp is None:
+            first_logp = logp.detach()
+        loss, step_metrics = grpo_loss(logp, batch, normalizer=normalizer, clip_low=cfg.clip_low,
+                                       clip_high=cfg.clip_high, aggregation=cfg.aggregation, kl_coef=cfg.kl_coef,
+                                       ref_logp=ref_logp, tis_cap=cfg.tis_cap, trainer_old=first_logp)
+        if not torch.isfinite(loss):
+            raise RunError(f"the loss is {float(loss)} (NaN or infinite): not stepping the optimiser")
+        # train/serve mismatch is a property of the weights the server sampled from: the first update's
+        metrics = metrics or step_metrics
+        metrics["clip_fraction"] = step_metrics["clip_fraction"]  # the last update's: how far μ updates went
+        losses.append(float(loss.detach()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        world.reduce_grads(model)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if signal:
+            for group in optimizer.param_groups:  # linear warm-up (Adam's first steps are ~lr per weight)
+                group["lr"] = cfg.lr * min(1.0, step / max(cfg.warmup_steps, 1))
+            optimizer.step()
     model.eval()
     tokens = world.sum(metrics["tokens"])
-    out = {"loss": world.sum(float(loss.detach())), "grad_norm": float(grad_norm),
-           "lr": optimizer.param_groups[0]["lr"] if signal > 0 else 0.0}
+    out = {"loss": world.sum(losses[0]), "grad_norm": float(grad_norm),
+           "lr": optimizer.param_groups[0]["lr"] if signal else 0.0}
     for k in ("clip_fraction", "kl_ref", "token_mult_prob_error", "mismatch_k3"):
         out[k] = world.sum(metrics[k] * metrics["tokens"]) / max(tokens, 1.0)  # token-weighted over ranks
     return out
@@ -232,8 +240,8 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         model_urls, env_url = world.broadcast((model_urls, env_url))
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
-        ahttp = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=cfg.concurrency))
-        stack.callback(lambda: loop.run_until_complete(ahttp.aclose()))
+        ahttp = loop.run_until_complete(_open_session(cfg.concurrency))
+        stack.callback(lambda: loop.run_until_complete(ahttp.close()))
         http = stack.enter_context(httpx.Client(timeout=120))
         agents = [Agent(ahttp, url, env_url, model=servers.MODEL_NAME, max_tokens=cfg.max_tokens,
                         max_turns=cfg.max_turns, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -307,6 +315,10 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
                     progress(record)
             log.append(record)
     return log
+
+
+async def _open_session(concurrency: int):
+    return session(concurrency)  # aiohttp binds a session to the running loop: open it inside the loop
 
 
 def _probe_ids(tokenizer, row: dict) -> list[int]:

@@ -32,7 +32,7 @@ def main(out: Path) -> None:
         gen = [rng.randrange(7, 900) for _ in range(rng.randrange(1, 9))]
         seqs.append(build_sequence([ServedCall(prompt, gen, [-rng.random() * 4 for _ in gen])]))
         adv.append(rng.uniform(-1, 1))
-    cfg = Config(aggregation=sys.argv[2] if len(sys.argv) > 2 else "token", lr=1e-2, warmup_steps=1)
+    cfg = Config(aggregation=sys.argv[2] if len(sys.argv) > 2 else "token", lr=1e-2, warmup_steps=1, updates_per_batch=2)
     mine = list(range(8))[world.rank::world.size]
     stats = train_step(model, opt, [seqs[i] for i in mine], [adv[i] for i in mine], cfg, world, pad_id=0)
     if world.main:

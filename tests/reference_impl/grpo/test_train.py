@@ -79,7 +79,7 @@ def test_arith_reward_rises_within_a_bounded_run(tmp_path, arith_policy_vllm, ar
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     cases = [
         (["train", "--task", "chess", "--out", str(tmp_path / "a")], "unknown task 'chess'"),
-        (["train", "--steps", "0", "--out", str(tmp_path / "b")], "--steps must be at least 1"),
+        (["train", "--steps", "0", "--out", str(tmp_path / "b")], "steps must be at least 1"),
         (["train", "--model-url", "http://127.0.0.1:9", "--out", str(tmp_path / "c")], "go together"),
     ]
     bad_config = tmp_path / "bad.json"

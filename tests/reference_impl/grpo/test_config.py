@@ -1,0 +1,27 @@
+"""The run's hyper-parameters: a value out of range is named before anything starts."""
+from __future__ import annotations
+
+import pytest
+
+from reference_impl.grpo.config import Config, load
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("group_size", 1, "group_size must be at least 2"),
+    ("updates_per_batch", 0, "updates_per_batch must be at least 1"),
+    ("advantage", "ppo", "advantage must be one of grpo, dr_grpo, loo"),
+    ("aggregation", "bnpo", "aggregation must be one of token, sequence"),
+    ("lr", 0.0, "lr must be > 0"),
+])
+def test_out_of_range_values_are_named(field, value, needle):
+    with pytest.raises(ValueError, match=needle):
+        Config(**{field: value}).check()
+
+
+def test_defaults_pass_and_a_file_overrides_them(tmp_path):
+    Config().check()
+    path = tmp_path / "c.toml"
+    path.write_text('lr = 5e-4\nupdates_per_batch = 2\n')
+    cfg = load(path)
+    assert (cfg.lr, cfg.updates_per_batch, cfg.task) == (5e-4, 2, "arith")
+    assert cfg.hash != Config().hash and cfg.with_overrides(steps=7).hash == cfg.hash  # steps are not the recipe
