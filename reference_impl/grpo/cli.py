@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from .train import RunError, train
 
     try:
-        cfg = load(args.config) if args.config else Config()
+        task_defaults = Config.for_task(args.task) if args.task else None
+        cfg = load(args.config, task_defaults) if args.config else task_defaults or Config()
         cfg = cfg.with_overrides(task=args.task, steps=args.steps, seed=args.seed, engine=args.engine,
                                  endpoints=args.endpoints)
         if cfg.task not in TASKS:

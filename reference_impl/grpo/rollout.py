@@ -60,8 +60,12 @@ def _response_object(model: str, items: list[dict]) -> dict:
 
 
 def session(concurrency: int, timeout: float = 120.0) -> aiohttp.ClientSession:
-    """The rollouts' HTTP client: ``concurrency`` connections, no cookie jar (cookies travel per rollout)."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+    """The rollouts' HTTP client: ``concurrency`` connections, no cookie jar (cookies travel per rollout).
+
+    Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive closes them from its side: reusing
+    a connection the server has just closed is a ``ServerDisconnectedError`` (seen between a step's training
+    and the next rollouts); ``Agent`` also retries once on that error."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=2.0),
                                  timeout=aiohttp.ClientTimeout(total=timeout), cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -123,8 +127,7 @@ class Agent:
                               "arguments": fn["arguments"], "id": tc["id"], "status": "completed"})
                 try:
                     args = json.loads(fn["arguments"])
-                    async with self.http.post(f"{self.env_url}/{fn['name']}", json=args, headers=cookies) as r:
-                        result = await r.text()
+                    result = await self._tool(f"{self.env_url}/{fn['name']}", args, cookies)
                 except json.JSONDecodeError as exc:  # the model's own malformed call: its output, as Gym does
                     result = json.dumps({"error": f"Invalid tool call arguments: {exc!r}"})
                 items.append({"type": "function_call_output", "call_id": tc["id"], "output": result})
@@ -136,13 +139,25 @@ class Agent:
         if not math.isfinite(out.reward):
             raise ValueError(f"the verifier returned reward {verdict['reward']!r}")
 
+    async def _tool(self, url: str, args: dict, cookies: dict) -> str:
+        """A tool route's raw body, whatever its status (Gym hands the model the environment's answer as is)."""
+        return (await self._request(url, args, cookies))[1]
+
     async def _post(self, url: str, body: dict, cookies: dict | None = None):
         """(JSON body, cookies set) of a POST; an HTTP error status is a ValueError naming it."""
-        async with self.http.post(url, json=body, headers=cookies or {}) as r:
-            text = await r.text()
-            if r.status >= 400:
-                raise ValueError(f"POST {url}: HTTP {r.status} {text[:240]}")
-            return json.loads(text), r.cookies
+        status, text, jar = await self._request(url, body, cookies or {})
+        if status >= 400:
+            raise ValueError(f"POST {url}: HTTP {status} {text[:240]}")
+        return json.loads(text), jar
+
+    async def _request(self, url: str, body: dict, headers: dict):
+        """(status, text, cookies); retried once when a kept-alive connection was closed before any answer."""
+        try:
+            async with self.http.post(url, json=body, headers=headers) as r:
+                return r.status, await r.text(), r.cookies
+        except aiohttp.ServerDisconnectedError:
+            async with self.http.post(url, json=body, headers=headers) as r:
+                return r.status, await r.text(), r.cookies
 
 
 async def run_rollouts(agents: list[Agent], jobs: list[tuple[dict, int, int, int | None]], *,

@@ -230,7 +230,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
     if world.main:
         (out / "config.json").write_text(cfg.to_json())
         checkpoint.truncate_log(metrics_path, first - 1)
-    train_rows, val_rows = tasks.rows(cfg.task, "train"), tasks.rows(cfg.task, "validation")
+    train_rows, val_rows = tasks.rows(cfg.task, "train")[:cfg.train_rows or None], tasks.rows(cfg.task, "validation")
     probe = _probe_ids(tokenizer, val_rows[0])
     log: list[dict] = []
     with ExitStack() as stack:

@@ -25,3 +25,12 @@ def test_defaults_pass_and_a_file_overrides_them(tmp_path):
     cfg = load(path)
     assert (cfg.lr, cfg.updates_per_batch, cfg.task) == (5e-4, 2, "arith")
     assert cfg.hash != Config().hash and cfg.with_overrides(steps=7).hash == cfg.hash  # steps are not the recipe
+
+
+def test_a_task_brings_its_defaults_and_the_file_still_wins(tmp_path):
+    assert Config.for_task("lookup").max_tokens == 48 and Config.for_task("arith") == Config()
+    path = tmp_path / "c.json"
+    path.write_text('{"task": "lookup", "lr": 1e-4}')
+    assert load(path).max_tokens == 48
+    path.write_text('{"task": "lookup", "max_tokens": 40}')
+    assert load(path).max_tokens == 40

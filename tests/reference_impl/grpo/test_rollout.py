@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 import pytest
@@ -43,8 +42,7 @@ def test_concurrent_rollouts_each_read_their_own_session(lookup_policy_vllm, loo
         # the tool output is in the prompt of the call after the tool call, as the environment answered it
         text = tokenizer.decode(rollout.calls[1].prompt_ids)
         asked = re.findall(r'"key": ?"(\w+)"', tokenizer.decode(rollout.calls[0].generation_ids))
-        output = json.loads(re.findall(r'\{"(?:value|error)":[^}]*\}', text)[-1])
-        if asked and output.get("value") is not None:
-            assert output["value"] == row["table"][asked[0]], (row, text)
+        if asked and asked[0] in row["table"]:
+            assert tasks.tool_output(row["table"][asked[0]]) in text, (row, text[-300:])
             answered += 1
     assert answered >= len(rows) // 2, f"only {answered} of {len(rows)} rollouts looked up a key of their table"
