@@ -15,8 +15,12 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 CKPT = "ckpt"
+# What a failed write raises: the OS (OSError), safetensors (its own error class, e.g. "File too large") and
+# torch.save (RuntimeError from its zip writer).
+WRITE_ERRORS = (OSError, SafetensorError, RuntimeError)
 
 
 def save(run: Path, step: int, model, optimizer, rng: random.Random) -> None:
@@ -34,9 +38,10 @@ def save(run: Path, step: int, model, optimizer, rng: random.Random) -> None:
             (run / CKPT).rename(old)
         tmp.rename(run / CKPT)
         shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+    except WRITE_ERRORS as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OSError(f"checkpoint at step {step} not written ({exc.strerror or exc}); the previous one is kept") from exc
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise OSError(f"checkpoint at step {step} not written ({reason}); the previous one is kept") from exc
 
 
 def load(run: Path, model, optimizer, rng: random.Random) -> int:

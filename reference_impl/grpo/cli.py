@@ -32,8 +32,6 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from fixtures.tasks import TASKS
 
-    from .train import RunError, train
-
     try:
         task_defaults = Config.for_task(args.task) if args.task else None
         cfg = load(args.config, task_defaults) if args.config else task_defaults or Config()
@@ -47,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.model_urls) != bool(args.env_url):
         return _fail("--model-url and --env-url go together")
     out = args.out or Path("reports/train") / f"{cfg.task}-seed{cfg.seed}"
+    from .train import RunError, train  # torch and transformers: only once the arguments are known to be good
+
     try:
         with _Progress(cfg, quiet=args.quiet) as progress:
             log = train(cfg, out, resume=args.resume, model_urls=args.model_urls, env_url=args.env_url,

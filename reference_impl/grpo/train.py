@@ -134,7 +134,10 @@ def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *,
 def refit(model, urls: list[str], folder: Path, http: httpx.Client, probe_ids: list[int], tolerance: float) -> float:
     start = time.perf_counter()
     tmp = folder.with_name(folder.name + ".tmp")
-    model.save_pretrained(tmp, safe_serialization=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+    except checkpoint.WRITE_ERRORS as exc:
+        raise RunError(f"refit: the weights could not be written to {tmp} ({str(exc).splitlines()[0]})") from exc
     if folder.exists():
         for f in folder.iterdir():
             f.unlink()
