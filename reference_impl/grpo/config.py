@@ -53,6 +53,7 @@ class Config:
     val_every: int = 10           # validation reward every K steps (and at the end)
     val_samples: int = 1          # samples per validation row
     checkpoint_every: int = 10
+    torch_threads: int = 0        # trainer threads (0 = torch's default); see README "Speed" for the 2-core case
     refit_tolerance: float = 1e-3  # R8 probe: max |served − trainer| log prob on a fixed sequence
 
     @classmethod

@@ -218,6 +218,8 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
     if cfg.task not in tasks.TASKS:
         raise RunError(f"unknown task {cfg.task!r}; known: {', '.join(tasks.TASKS)}")
     world = init_world()
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     if not resume and (out / checkpoint.CKPT).exists():
