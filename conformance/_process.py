@@ -40,16 +40,16 @@ def free_port() -> int:
 class ServerProcess:
     """``with ServerProcess(argv, port) as srv: httpx.get(srv.url + "/health")``.
 
-    The process gets its own process group so teardown can signal the whole group (vLLM runs an engine
-    core child process next to the API server). A group, not a session: Linux schedules each session as one
-    autogroup with an equal share of the CPU, so a server in its own session took a core from its parent
-    even while it only busy-polled (measured on 2 cores: the GRPO loop's update 0.3 s -> 1.1 s, its rollouts
-    0.6 s -> 0.85 s, with the servers in their own sessions).
+    The process gets its own session so teardown can signal the whole group (vLLM runs an engine
+    core child process next to the API server). ``own_session=False`` gives it its own process group only:
+    Linux schedules each session as one autogroup with an equal share of the CPU, so a server in its own
+    session takes a core from its parent even while it only busy-polls (the GRPO loop on 2 cores: update
+    0.4 s -> 1.1 s, rollouts 0.6 s -> 0.85 s with its servers in their own sessions).
     """
 
     def __init__(self, argv: list[str], port: int, *, host: str = "127.0.0.1", health: str = "/health",
                  timeout: float = 240.0, env: dict[str, str] | None = None, log_path: Path | None = None,
-                 die_with_parent: bool = False):
+                 die_with_parent: bool = False, own_session: bool = True):
         self.argv, self.port, self.host, self.health, self.timeout = argv, port, host, health, timeout
         # Linux: SIGTERM the server when its parent dies, even by SIGKILL (a training run killed with
         # kill -9 must not leave its servers behind holding memory and ports)
@@ -57,6 +57,7 @@ class ServerProcess:
         self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="gym-conformance-server-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
+        self.own_session = own_session
 
     @property
     def url(self) -> str:
@@ -72,7 +73,7 @@ class ServerProcess:
         log = self.log_path.open("wb")
         with log:  # the child holds its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                         process_group=0,
+                                         **({"start_new_session": True} if self.own_session else {"process_group": 0}),
                                          preexec_fn=_parent_death_signal if self.die_with_parent else None)
         try:
             return self._await_health()
