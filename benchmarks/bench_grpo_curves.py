@@ -19,7 +19,7 @@ import platform
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,25 +65,32 @@ def run_task(task: str, seeds: list[int], steps: int, work: Path) -> dict:
             "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"}
 
 
-def plot(curve: dict, path: Path, window: int = 10) -> None:
+@contextmanager
+def reward_figure(path: Path, *, ylabel: str, title: str):
+    """Axes for reward-by-step lines; the figure is finished (grid, legend, 0–1 range) and saved to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    for seed, run in curve["seeds"].items():
-        xs = list(range(1, len(run["reward_mean"]) + 1))
-        line, = ax.plot(xs, moving_average(run["reward_mean"], window), lw=1.2, label=f"seed {seed} (train)")
-        val = sorted((int(k), v) for k, v in run["val_reward"].items())
-        ax.plot([s for s, _ in val], [v for _, v in val], "o--", ms=3, lw=0.8, color=line.get_color(), alpha=0.7)
-    ax.set(xlabel="step", ylabel="reward", ylim=(0, 1),
-           title=f"{curve['task']}: training reward ({window}-step mean), validation (dots)")
+    yield ax
+    ax.set(xlabel="step", ylabel=ylabel, ylim=(0, 1), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot(curve: dict, path: Path, window: int = 10) -> None:
+    title = f"{curve['task']}: training reward ({window}-step mean), validation (dots)"
+    with reward_figure(path, ylabel="reward", title=title) as ax:
+        for seed, run in curve["seeds"].items():
+            xs = list(range(1, len(run["reward_mean"]) + 1))
+            line, = ax.plot(xs, moving_average(run["reward_mean"], window), lw=1.2, label=f"seed {seed} (train)")
+            val = sorted((int(k), v) for k, v in run["val_reward"].items())
+            ax.plot([s for s, _ in val], [v for _, v in val], "o--", ms=3, lw=0.8, color=line.get_color(), alpha=0.7)
 
 
 def main() -> int:

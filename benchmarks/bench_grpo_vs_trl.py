@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_grpo_curves import reward_figure  # noqa: E402
 from fixtures import fixture_path, tasks  # noqa: E402
 from reference_impl.envs.verify import reward_components  # noqa: E402
 from reference_impl.grpo import servers  # noqa: E402
@@ -124,21 +125,11 @@ def run_trl(cfg: Config, work: Path) -> dict:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    for name in ("reference", "trl"):
-        val = sorted((int(k), v) for k, v in result[name]["val"].items())
-        ax.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, label=f"{name} ({result[name]['step_s']:.2f} s/step)")
-    ax.set(xlabel="step", ylabel="validation reward", ylim=(0, 1), title="arith: reference GRPO loop vs TRL GRPOTrainer")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with reward_figure(path, ylabel="validation reward", title="arith: reference GRPO loop vs TRL GRPOTrainer") as ax:
+        for name in ("reference", "trl"):
+            val = sorted((int(k), v) for k, v in result[name]["val"].items())
+            ax.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3,
+                    label=f"{name} ({result[name]['step_s']:.2f} s/step)")
 
 
 def main() -> int:
