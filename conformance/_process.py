@@ -49,10 +49,12 @@ class ServerProcess:
 
     def __init__(self, argv: list[str], port: int, *, host: str = "127.0.0.1", health: str = "/health",
                  timeout: float = 240.0, env: dict[str, str] | None = None, log_path: Path | None = None,
-                 die_with_parent: bool = False, own_session: bool = True):
+                 die_with_parent: bool = True, own_session: bool = True):
         self.argv, self.port, self.host, self.health, self.timeout = argv, port, host, health, timeout
-        # Linux: SIGTERM the server when its parent dies, even by SIGKILL (a training run killed with
-        # kill -9 must not leave its servers behind holding memory and ports)
+        # Linux: SIGTERM the server when its parent dies, even by SIGKILL (a training run killed with kill -9,
+        # a self-test killed by its CI timeout, must not leave servers behind holding memory, CPU and ports).
+        # The kernel signals when the *thread* that started the server ends: start servers from a thread that
+        # outlives them (the main thread everywhere here).
         self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="gym-conformance-server-", suffix=".log")[1])
@@ -156,11 +158,15 @@ def run_command(argv: list[str], *, cwd: Path | str | None = None, env: dict[str
     if capture and log_path is not None:
         raise ValueError("run_command: capture the output or log it to a file, not both")
     full_env = None if env is None else {**os.environ, **env}
+    # The child dies with this process (it waits for the child in this thread, so the thread outlives it too).
+    die = _parent_death_signal if sys.platform.startswith("linux") else None
     if log_path is not None:
         with log_path.open("wb") as log:
-            done = subprocess.run(argv, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+            done = subprocess.run(argv, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                                  preexec_fn=die)
     else:
-        done = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=capture, text=capture, timeout=timeout)
+        done = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=capture, text=capture, timeout=timeout,
+                              preexec_fn=die)
     return Finished(done.returncode, done.stdout or "", done.stderr or "")
 
 

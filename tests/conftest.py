@@ -1,8 +1,12 @@
 """Session-wide fixtures: the offline fixture models and one pool of live servers for the whole run.
 
-Starting a vLLM server costs 25-75 s on these machines, so every server is started at most once per
-pytest session, on first use, and shared by every test that asks for it (``server_pool.get``).
-Servers log to ``reports/servers/<key>.log`` so a failed start leaves evidence behind.
+Starting a vLLM server costs 25-75 s on these machines, so every server is started once per pytest session,
+on first use, and shared by every test that asks for it (``server_pool.get``). A server stops as soon as no
+test left in the run needs the fixture that started it: a vLLM server holds about 3 GiB, and keeping all of
+them to the end of the session pushed a 24 GiB machine into page-cache thrashing (the vLLM selftest, last in
+the run, went from 9 to over 15 minutes). A test that asks for a server fixture by name at run time
+(``request.getfixturevalue``) declares it with ``@pytest.mark.uses_servers(name, ...)``; one that does not
+only costs a restart. Servers log to ``reports/servers/<key>.log`` so a failed start leaves evidence behind.
 """
 from __future__ import annotations
 
@@ -24,10 +28,14 @@ SERVER_LOGS = REPO / "reports" / "servers"
 
 
 class ServerPool:
-    """Lazily started, session-scoped servers keyed by name: ``url = pool.get(key, lambda port: argv)``."""
+    """Lazily started servers keyed by name: ``url = pool.get(key, lambda port: argv)``.
+
+    Each server remembers the fixture whose setup started it (``None``: a test body), so ``release`` can stop
+    it and invalidate that fixture's cached URL together: a later request simply starts it again.
+    """
 
     def __init__(self) -> None:
-        self._servers: dict[str, ServerProcess] = {}
+        self._servers: dict[str, tuple[ServerProcess, tuple[pytest.FixtureDef, pytest.FixtureRequest] | None]] = {}
 
     def get(self, key: str, argv_for_port: Callable[[int], list[str]], *, env: dict[str, str] | None = None,
             timeout: float = 300.0) -> str:
@@ -37,20 +45,64 @@ class ServerPool:
             server = ServerProcess(argv_for_port(port), port, env=env, timeout=timeout,
                                    log_path=SERVER_LOGS / f"{key}.log")
             server.start()
-            self._servers[key] = server
-        return self._servers[key].url
+            self._servers[key] = (server, _SETTING_UP[-1] if _SETTING_UP else None)
+        return self._servers[key][0].url
+
+    def release(self, still_needed: frozenset[str]) -> None:
+        """Stop every server whose fixture no remaining test needs, and forget that fixture's cached value."""
+        for key, (server, owner) in list(self._servers.items()):
+            if owner is not None and owner[0].argname in still_needed:
+                continue
+            del self._servers[key]
+            server.stop()
+            if owner is not None:
+                owner[0].finish(owner[1])  # dependent fixtures (a gateway in front of it) are finished with it
 
     def stop_all(self) -> None:
-        for server in self._servers.values():
+        for server, _ in self._servers.values():
             server.stop()
         self._servers.clear()
 
 
+POOL = ServerPool()
+_SETTING_UP: list[tuple[pytest.FixtureDef, pytest.FixtureRequest]] = []  # fixtures being set up, innermost last
+_NEEDED_AFTER = pytest.StashKey[dict[str, frozenset[str]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    _SETTING_UP.append((fixturedef, request))
+    try:
+        return (yield)
+    finally:
+        _SETTING_UP.pop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """For every test, the fixture names the tests after it use (statically or by ``uses_servers``)."""
+    needed: set[str] = set()
+    after: dict[str, frozenset[str]] = {}
+    for item in reversed(session.items):
+        after[item.nodeid] = frozenset(needed)
+        needed.update(getattr(item, "fixturenames", ()))
+        for mark in item.iter_markers("uses_servers"):
+            needed.update(mark.args)
+    session.stash[_NEEDED_AFTER] = after
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if hasattr(item.config, "workerinput"):
+        return  # pytest-xdist schedules tests out of collection order; its workers keep servers to the end
+    after = item.session.stash.get(_NEEDED_AFTER, {})
+    if item.nodeid in after:
+        POOL.release(after[item.nodeid])
+
+
 @pytest.fixture(scope="session")
 def server_pool():
-    pool = ServerPool()
-    yield pool
-    pool.stop_all()
+    yield POOL
+    POOL.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,14 @@ def reference_server(model_dir: Path, engine: str, log: Path, *, max_model_len: 
     argv = [sys.executable, "-m", "gym_conformance", "serve", "--model", str(model_dir), "--engine", engine,
             "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
             "--max-model-len", str(max_model_len), "--tool-parser", "hermes"]
-    return ServerProcess(argv, port, log_path=log, die_with_parent=True, own_session=False)
+    return ServerProcess(argv, port, log_path=log, own_session=False)
 
 
 def environment_server(task: str, log: Path) -> ServerProcess:
     port = free_port()
     argv = [sys.executable, "-m", "reference_impl.envs", "serve", "--task", task, "--host", "127.0.0.1",
             "--port", str(port)]
-    return ServerProcess(argv, port, log_path=log, timeout=60, die_with_parent=True, own_session=False)
+    return ServerProcess(argv, port, log_path=log, timeout=60, own_session=False)
 
 
 def start(stack: ExitStack, model_dir: Path, *, task: str, engine: str, endpoints: int, logs: Path) -> tuple[list[str], str]:

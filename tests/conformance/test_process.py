@@ -65,3 +65,51 @@ def test_a_line_child_answers_line_by_line_and_reports_its_exit():
     hung = LineChild([sys.executable, "-c", "import time; time.sleep(60)"])
     hung.close(timeout=0.5)
     assert hung.poll() is not None, "close() must not leave a child that ignores its closed stdin"
+
+
+def _alive(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_parent_killed_with_sigkill_takes_its_servers_and_commands_with_it(tmp_path):
+    # A CI timeout SIGKILLs the self-test: its zoo server (own session) and its running suites must not outlive it.
+    import json
+    import os
+    import signal
+    import time
+
+    parent = (
+        "import sys, json, threading, os\n"
+        "from pathlib import Path\n"
+        "from conformance._process import ServerProcess, free_port, run_command\n"
+        "port = free_port()\n"
+        "srv = ServerProcess([sys.executable, '-m', 'http.server', '--bind', '127.0.0.1', str(port)], port,\n"
+        "                    health='/', log_path=Path(sys.argv[1]) / 'srv.log').start()\n"
+        "cmd = [sys.executable, '-c', 'import os, time; print(os.getpid(), flush=True); time.sleep(120)']\n"
+        "t = threading.Thread(target=run_command, args=(cmd,), kwargs={'log_path': Path(sys.argv[1]) / 'cmd.log'})\n"
+        "t.start()\n"
+        "print(json.dumps({'server': srv.proc.pid}), flush=True)\n"
+        "t.join()\n")
+    proc = LineChild([sys.executable, "-c", parent, str(tmp_path)])
+    assert proc.proc.stdout is not None
+    server = json.loads(proc.proc.stdout.readline())["server"]
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "cmd.log").read_text().strip() if (tmp_path / "cmd.log").exists() else True:
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.1)
+    command = int((tmp_path / "cmd.log").read_text().split()[0])
+    assert _alive(server) and _alive(command)
+    proc.kill()  # SIGKILL: no clean-up runs in the parent
+    deadline = time.monotonic() + 10
+    while (_alive(server) or _alive(command)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in (server, command):
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert not _alive(server), "the server outlived its SIGKILLed parent"
+    assert not _alive(command), "the command outlived its SIGKILLed parent"

@@ -41,6 +41,7 @@ def reference_without_reasoning_parser(server_pool, reference_server_qwen3, tiny
         "--port", str(port), "--max-model-len", "1024", "--tool-parser", "hermes"])
 
 
+@pytest.mark.uses_servers("reference_server_qwen3", "reference_without_reasoning_parser")
 @pytest.mark.parametrize("reasoning_parser", [True, False], ids=["reasoning-on", "reasoning-off"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_reference_under_real_gym(request, gym_bridges, version, reasoning_parser):

@@ -79,6 +79,7 @@ REFERENCE_CONFIGS = {  # server fixture, tokenizer, extra options: both fixture 
 }
 
 
+@pytest.mark.uses_servers("reference_server_qwen3", "reference_server_chatml")
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("config", sorted(REFERENCE_CONFIGS))
 def test_reference_passes_every_must_and_should(pytester, request, config, seed):
