@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("conformance.plugin.cli", "run the conformance suite against an endpoint (same as pytest --endpoint URL)"),
     "report": ("conformance.report.cli", "render HTML / JUnit / Markdown from a report.json; `report compare` "
                                          "puts runs side by side"),
-    "schema": ("conformance.report.schema_cli", "print the published JSON Schema of a document this tool writes"),
+    "schema": ("conformance.plugin.schema_cli", "print the published JSON Schema of a document this tool writes"),
     "selftest": ("gym_conformance.selftest", "run the suite against the reference and every mutant; check the matrix"),
     "demo": ("gym_conformance.demo", "serve a fixture model with the reference server and run the suite against it"),
     "train": ("reference_impl.grpo.cli", "train a policy with the reference GRPO loop through the reference server "

@@ -75,10 +75,13 @@ def _tuples(x):
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Keep the metric lines of steps <= ``step`` (a resumed run re-logs what came after its checkpoint)."""
+    """Keep the lines of steps <= ``step`` of a JSONL log (metrics, dumps): a resumed run re-logs what came after
+    its checkpoint. Streamed, and replaced atomically: the dumps grow to many megabytes."""
     if not path.is_file():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
+    with path.open() as src, tmp.open("w") as dst:
+        for line in src:
+            if line.strip() and json.loads(line)["step"] <= step:
+                dst.write(line if line.endswith("\n") else line + "\n")
     tmp.replace(path)

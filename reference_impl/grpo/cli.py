@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", help="benchmark task: arith or lookup (default: arith, or the config file's)")
     parser.add_argument("--steps", type=int, help="optimisation steps (default: 200, or the config file's)")
     parser.add_argument("--seed", type=int, help="seed of the row draw, the sampling and the initialisation")
-    parser.add_argument("--out", type=Path, help="run folder: config.json, metrics.jsonl, ckpt/, logs/ "
+    parser.add_argument("--out", type=Path, help="run folder: config.json, metrics.jsonl, rollouts.jsonl, "
+                                                 "train_batches.jsonl, ckpt/, logs/ "
                                                  "(default: reports/train/<task>-seed<seed>)")
     parser.add_argument("--config", type=Path, help="TOML or JSON file of Config fields (reference_impl/grpo/config.py)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -22,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use this running reference server instead of starting one (repeat for DP ranks; "
                              "needs --env-url)")
     parser.add_argument("--env-url", help="use this running environment server instead of starting one")
+    parser.add_argument("--no-dumps", dest="dumps", action="store_false",
+                        help="do not write rollouts.jsonl and train_batches.jsonl (the loop checks' input)")
 
 
 def _fail(message: str) -> int:
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _Progress(cfg, quiet=args.quiet) as progress:
             log = train(cfg, out, resume=args.resume, model_urls=args.model_urls, env_url=args.env_url,
-                        progress=progress)
+                        progress=progress, write_dumps=args.dumps)
     except (RunError, OSError) as exc:
         return _fail(" ".join(str(exc).split()))
     vals = [r["val_reward"] for r in log if r.get("val_reward") is not None]

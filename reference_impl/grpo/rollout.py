@@ -35,6 +35,7 @@ class Rollout:
     truncated: bool = False
     spliced_calls: int = 0     # calls whose served prompt differs from the plain template render
     error: str | None = None   # why this rollout cannot be trained on (counted and logged, never silent)
+    row: dict = field(default_factory=dict)  # the row as sent, its sampling stamped in (R5; the rollouts dump)
 
 
 def chat_messages(items: list[dict]) -> list[dict]:
@@ -79,7 +80,7 @@ class Agent:
         self.render = render
 
     async def run(self, row: dict, row_index: int, sample: int, seed: int | None = None) -> Rollout:
-        out = Rollout(row_index, sample, self.model_url)
+        out = Rollout(row_index, sample, self.model_url, row=row)
         try:
             await self._run(row, out, seed)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:  # one lost rollout, named; the step goes on

@@ -24,7 +24,7 @@ import torch
 
 from fixtures import fixture_path, tasks
 
-from . import checkpoint, servers
+from . import checkpoint, dumps, servers
 from .advantages import group_advantages, zero_std_fraction
 from .config import Config
 from .loss import collate, grpo_loss, token_logprobs
@@ -86,8 +86,9 @@ def init_world() -> World:
 
 # -- one optimisation step on sequences that are already built --------------------------------------------
 def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *, pad_id: int, step: int = 1,
-               ref_model=None) -> dict:
-    """``updates_per_batch`` updates on this rank's sequences; identical to one process holding the global batch."""
+               ref_model=None, trainer_logprobs: list | None = None) -> dict:
+    """``updates_per_batch`` updates on this rank's sequences; identical to one process holding the global batch.
+    ``trainer_logprobs``, when given, receives each sequence's trainer log probs before the first update."""
     batch = collate(seqs, advantages, pad_id)
     local = float(batch.mask.sum()) if cfg.aggregation == "token" else float(len(seqs))
     normalizer = max(world.sum(local), 1.0)
@@ -104,6 +105,8 @@ def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *,
         logp = token_logprobs(model, batch.ids, batch.attention)
         if first_logp is None:
             first_logp = logp.detach()
+            if trainer_logprobs is not None:
+                trainer_logprobs.extend(row[:len(s.ids)].tolist() for row, s in zip(first_logp, seqs))
         loss, step_metrics = grpo_loss(logp, batch, normalizer=normalizer, clip_low=cfg.clip_low,
                                        clip_high=cfg.clip_high, aggregation=cfg.aggregation, kl_coef=cfg.kl_coef,
                                        ref_logp=ref_logp, tis_cap=cfg.tis_cap, trainer_old=first_logp)
@@ -131,7 +134,9 @@ def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *,
 
 
 # -- refit: the server samples from the trainer's weights, proven on a fixed sequence (R8) -----------------
-def refit(model, urls: list[str], folder: Path, http: httpx.Client, probe_ids: list[int], tolerance: float) -> float:
+def refit(model, urls: list[str], folder: Path, http: httpx.Client, probe_ids: list[int],
+          tolerance: float) -> tuple[float, int | None]:
+    """(seconds, the weight version the server reported after the reload)."""
     start = time.perf_counter()
     tmp = folder.with_name(folder.name + ".tmp")
     try:
@@ -146,19 +151,22 @@ def refit(model, urls: list[str], folder: Path, http: httpx.Client, probe_ids: l
     with torch.no_grad():
         ids = torch.tensor([probe_ids])
         mine = token_logprobs(model, ids, torch.ones_like(ids))[0, 1:].tolist()
+    version = None
     for url in urls:
         try:
-            _probe(http, url, folder, probe_ids, mine, tolerance)
+            version = _probe(http, url, folder, probe_ids, mine, tolerance)
         except httpx.HTTPError as exc:
             raise RunError(f"refit: the server at {url} is not answering ({type(exc).__name__}: {exc})") from exc
-    return time.perf_counter() - start
+    return time.perf_counter() - start, version
 
 
-def _probe(http: httpx.Client, url: str, folder: Path, probe_ids: list[int], mine: list[float], tolerance: float):
-    """Reload ``url`` from ``folder`` and check it serves the trainer's log probs on ``probe_ids`` (R8)."""
+def _probe(http: httpx.Client, url: str, folder: Path, probe_ids: list[int], mine: list[float],
+           tolerance: float) -> int | None:
+    """Reload ``url`` from ``folder``, check it serves the trainer's log probs on ``probe_ids`` (R8); its version."""
     r = http.post(url + "/weights/reload", json={"path": str(folder)})
     if r.status_code != 200:
         raise RunError(f"refit: {url}/weights/reload answered HTTP {r.status_code}: {r.text[:200]}")
+    version = r.json().get("weight_version")
     # the reload resets the prefix cache; the probe then rescores a fixed sequence (R8)
     r = http.post(url + "/v1/completions", json={"model": servers.MODEL_NAME, "prompt": probe_ids,
                                                  "max_tokens": 0, "prompt_logprobs": 0})
@@ -169,6 +177,7 @@ def _probe(http: httpx.Client, url: str, folder: Path, probe_ids: list[int], min
     if not worst <= tolerance:
         raise RunError(f"refit: {url} serves log probs {worst:.2e} away from the trainer's after the reload "
                        f"(tolerance {tolerance:g}): the weights did not reach the server (R8)")
+    return version
 
 
 # -- the loop ---------------------------------------------------------------------------------------------
@@ -210,7 +219,9 @@ async def _validate(agents, rows, cfg: Config, step: int) -> float:
 
 
 def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str] | None = None,
-          env_url: str | None = None, progress=None) -> list[dict]:
+          env_url: str | None = None, progress=None, write_dumps: bool = True) -> list[dict]:
+    """Run (or resume) the loop in ``out``; ``write_dumps``: rollouts.jsonl and train_batches.jsonl for the
+    loop checks (docs/loop-dumps.md) beside metrics.jsonl."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -234,7 +245,8 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
     first = checkpoint.load(out, model, optimizer, rng) + 1 if resume else 1
     if world.main:
         (out / "config.json").write_text(cfg.to_json())
-        checkpoint.truncate_log(metrics_path, first - 1)
+        for name in ("metrics.jsonl", dumps.ROLLOUTS, dumps.BATCHES):
+            checkpoint.truncate_log(out / name, first - 1)
     train_rows, val_rows = tasks.rows(cfg.task, "train")[:cfg.train_rows or None], tasks.rows(cfg.task, "validation")
     probe = _probe_ids(tokenizer, val_rows[0])
     log: list[dict] = []
@@ -252,11 +264,11 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
                         max_turns=cfg.max_turns, temperature=cfg.temperature, top_p=cfg.top_p,
                         render=_render(tokenizer)) for url in model_urls]
 
-        def sync() -> float:
-            """Rank 0 refits every server with the trainer's weights; every rank waits for it."""
-            seconds = refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) if world.main else 0.0
-            world.broadcast(None)
-            return seconds
+        def sync() -> tuple[float, int | None]:
+            """Rank 0 refits every server with the trainer's weights; every rank learns the served version."""
+            seconds, version = refit(model, model_urls, out / "refit", http, probe, cfg.refit_tolerance) \
+                if world.main else (0.0, None)
+            return seconds, world.broadcast(version)
 
         if first == 1:  # the starting policy's validation reward: step 0 of the curve
             sync()
@@ -268,7 +280,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         for step in range(first, cfg.steps + 1):
             t0 = time.perf_counter()
             # 1. refit first: the rollouts of this step sample from the weights this step trains (R8)
-            refit_s = sync()
+            refit_s, version = sync()
             # 2. rollouts: the same row draw on every rank, each rank takes its share of the rows
             picked = [rng.randrange(len(train_rows)) for _ in range(cfg.rows_per_step)]
             mine = picked[world.rank::world.size]
@@ -280,17 +292,21 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
             rollout_s = time.perf_counter() - t1
             # 3. sequences from served ids only; a broken rollout is counted and left out, never repaired
             seqs, keep, problems = [], [], {"rollout_errors": 0, "contiguity_breaks": 0, "nan_logprobs": 0}
+            excluded: dict[int, str] = {}  # sample -> why it is not trained on (written in the rollouts dump)
             for r in rollouts:
                 if r.error:
                     problems["rollout_errors"] += 1
+                    excluded[r.sample] = "rollout failed"
                     continue
                 try:
                     seq = build_sequence(r.calls)
-                except ContiguityError:
+                except ContiguityError as exc:
                     problems["contiguity_breaks"] += 1
+                    excluded[r.sample] = f"contiguity break: {exc}"
                     continue
                 if has_nan(seq):
                     problems["nan_logprobs"] += 1
+                    excluded[r.sample] = "a served log prob is not finite (R12)"
                     continue
                 seqs.append(seq)
                 keep.append(r)
@@ -300,9 +316,21 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
             adv = group_advantages([r.reward for r in keep], [r.sample // cfg.group_size for r in keep],
                                    estimator=cfg.advantage)
             t2 = time.perf_counter()
+            trainer_logps: list = []
             stats = train_step(model, optimizer, seqs, adv, cfg, world, pad_id=tokenizer.pad_token_id, step=step,
-                               ref_model=ref_model) if seqs else {}
+                               ref_model=ref_model, trainer_logprobs=trainer_logps) if seqs else {}
             train_s = time.perf_counter() - t2
+            if write_dumps:
+                lines = ([dumps.rollout_line(step, world.rank, r, cfg.group_size, excluded.get(r.sample), version)
+                          for r in rollouts],
+                         [dumps.train_line(step, world.rank, r, s, lp, a, version)
+                          for r, s, lp, a in zip(keep, seqs, trainer_logps, adv)])
+                if world.main:
+                    for part in world.gather(lines):
+                        dumps.append(out / dumps.ROLLOUTS, part[0])
+                        dumps.append(out / dumps.BATCHES, part[1])
+                else:
+                    world.gather(lines)
             record = _record(step, world.gather([_summary(r, cfg.group_size, world.rank) for r in rollouts]), world,
                              problems, stats,
                              refit_s=refit_s, rollout_s=rollout_s, train_s=train_s)

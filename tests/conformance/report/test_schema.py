@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from conformance import dumps
+from conformance.plugin.schema_cli import SCHEMAS, schema_text
 from conformance.report import _documents
-from conformance.report.schema_cli import SCHEMAS, schema_text
 
 SCHEMA_DIR = Path(_documents.__file__).parent / "schemas"
-COMMITTED = {"report": SCHEMA_DIR / "report-1.schema.json", "matrix": SCHEMA_DIR / "matrix-1.schema.json"}
+DUMPS_DIR = Path(dumps.__file__).parent / "schemas"
+COMMITTED = {"report": SCHEMA_DIR / "report-1.schema.json", "matrix": SCHEMA_DIR / "matrix-1.schema.json",
+             "rollouts": DUMPS_DIR / "rollouts-1.schema.json", "batches": DUMPS_DIR / "train-batches-1.schema.json",
+             "metrics": DUMPS_DIR / "metrics-1.schema.json"}
 
 
 @pytest.mark.parametrize("document", sorted(SCHEMAS))
@@ -42,7 +46,7 @@ def test_another_schema_version_says_which_version_it_needs(report_dict):
 def test_cli_prints_and_writes_the_schema(tmp_path, capsys):
     import argparse
 
-    from conformance.report import schema_cli
+    from conformance.plugin import schema_cli
 
     parser = argparse.ArgumentParser()
     schema_cli.add_arguments(parser)

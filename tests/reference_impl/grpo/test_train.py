@@ -30,6 +30,15 @@ def _metrics(run: Path) -> list[dict]:
             for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _dump(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for line in lines:
+        line.pop("weight_version", None)
+        for call in line.get("calls", []):
+            call.pop("weight_version")
+    return lines
+
+
 def _weights(run: Path) -> dict:
     return {k: v for f in sorted((run / "ckpt").glob("*.safetensors")) for k, v in load_file(f).items()}
 
@@ -54,6 +63,8 @@ def test_resume_after_kill_9_ends_where_an_uninterrupted_run_ends(tmp_path, arit
                           capture=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "whole")
+    for dump in ("rollouts.jsonl", "train_batches.jsonl"):  # the dumps too, once each (the server's version
+        assert _dump(tmp_path / "cut" / dump) == _dump(tmp_path / "whole" / dump)  # counter is shared: left out
     a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -111,3 +122,23 @@ def test_lookup_trains_through_the_servers_splice(tmp_path, lookup_policy_vllm, 
     assert 0 < start["val_reward"] < 0.5
     assert sum(r["spliced_calls"] for r in log) > 0 and all(r["calls"] > 16 for r in log)  # multi-turn rollouts
     assert all(r["rollout_errors"] == r["contiguity_breaks"] == r["nan_logprobs"] == 0 for r in log)
+    # the dumps the loop checks read: valid under the harness's own models, one line per rollout and per
+    # trained sequence, each sequence exactly its rollout's served ids (first prompt + per call new prompt ids
+    # and generation), the mask 1 exactly on generated ids, the old log probs the served ones
+    from conformance.dumps import read_dump
+
+    rollouts = {r.rollout_id: r for _, r in read_dump(tmp_path / "run" / "rollouts.jsonl", "rollouts")}
+    trained = [t for _, t in read_dump(tmp_path / "run" / "train_batches.jsonl", "batches")]
+    assert len(rollouts) == 2 * 16 and len(trained) == 2 * 16 and all(r.excluded is None for r in rollouts.values())
+    assert {r.row["responses_create_params"]["temperature"] for r in rollouts.values()} == {1.0}  # stamped (R5)
+    for t in trained:
+        r = rollouts[t.rollout_id]
+        assert t.row_index == r.row_index and t.step == r.step
+        ids, mask, old = [], [], []
+        for call in r.calls:
+            new = call.prompt_token_ids[len(ids):]
+            ids, mask = ids + new + call.generation_token_ids, mask + [0] * len(new) + [1] * len(call.generation_token_ids)
+            old += [0.0] * len(new) + call.generation_log_probs
+        assert (t.input_ids, t.loss_mask) == (ids, mask)
+        assert [x for x, m in zip(t.old_log_probs, mask) if m] == [x for x, m in zip(old, mask) if m]
+        assert len(t.trainer_log_probs) == len(ids)

@@ -1,7 +1,9 @@
-"""``gym-conformance schema report|matrix [--out FILE]``: the published JSON Schema of a document this tool writes.
+"""``gym-conformance schema report|matrix|rollouts|batches|metrics [--out FILE]``: a published JSON Schema.
 
-The schemas come from the pydantic models that validate the documents (``_documents.py``); the committed copies
-in ``conformance/report/schemas/`` must equal them (a test), so a schema change is always deliberate.
+``report`` and ``matrix`` are documents this tool writes; ``rollouts``, ``batches`` and ``metrics`` are the
+loop dumps a framework writes for the loop checks (the schema of one JSONL line). The schemas come from the
+pydantic models that validate the documents; the committed copies in ``conformance/report/schemas/`` and
+``conformance/dumps/schemas/`` must equal them (a test), so a schema change is always deliberate.
 """
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from ._documents import matrix_json_schema, report_json_schema
-from ._io import write_atomic
+from ..dumps import line_json_schema
+from ..report._io import write_atomic
+from ..report._documents import matrix_json_schema, report_json_schema
 
-SCHEMAS = {"report": report_json_schema, "matrix": matrix_json_schema}
+SCHEMAS = {"report": report_json_schema, "matrix": matrix_json_schema,
+           **{doc: (lambda doc=doc: line_json_schema(doc)) for doc in ("rollouts", "batches", "metrics")}}
 
 
 def schema_text(document: str) -> str:
