@@ -1,7 +1,7 @@
 """The check catalogue as data: contract §15 ids, names, tiers and the requirement sentence each check enforces.
 
-Ids are stable (never renumbered). ``implemented`` marks the checks this harness runs; the others are kept
-so reports and ``--check`` can name them. T-ids are template-level checks (no server needed).
+Ids are stable (never renumbered). T-ids are template-level checks (no server needed); R-ids and the
+harness's own L-ids are loop checks, judged from a training loop's dumps (R8 also from an endpoint's refit hook).
 """
 from __future__ import annotations
 
@@ -133,9 +133,46 @@ _ROWS = [
      "anywhere, special tokens, pieces not valid UTF-8 alone), and continue it, also two calls after a turn the "
      "model closed with a secondary stop id (§7.9 row 2: that id closes a turn when counting turns): a false "
      "refusal loses the rollout."),
+    ("L1", "loop/trained-equals-served", MUST, "exact",
+     "Every trained input_ids MUST equal the concatenation of what the server returned for its rollout: "
+     "the first prompt, then per call the new prompt ids and the generation (no re-tokenization in the "
+     "trainer)."),
+    ("L2", "loop/group-advantages", MUST, "exact",
+     "Each trained sequence's advantage MUST be the declared estimator (GRPO, Dr. GRPO, leave-one-out) "
+     "over its own group's rewards, never normalised over the batch."),
+    ("R1", "loop/reward-components", MUST, "exact",
+     "Every successful rollout's reward MUST be a finite number; with reward_components it MUST equal "
+     "their sum within rel 1e-5 / abs 1e-6."),
+    ("R2", "loop/every-rollout-trains", MUST, "contract",
+     "Every successful rollout MUST have generated ids and be trained on or left out with its reason; none"
+     " lost silently or turned into a masked dummy."),
+    ("R3", "loop/contiguity-enforced", MUST, "exact",
+     "A rollout whose calls do not extend each other (contract 9.2) MUST be refused and flagged, never "
+     "trained on."),
+    ("R4", "loop/mask-on-generated", MUST, "exact",
+     "The loss mask MUST be 1 exactly on generated ids and 0 on prompt, tool-output and template tokens."),
+    ("R5", "loop/sampling-stamped", MUST, "contract",
+     "temperature and top_p MUST be stamped into every row's responses_create_params; stop strings, stop "
+     "ids and top_k stay unset."),
+    ("R6", "loop/rows-reassociated", MUST, "contract",
+     "Results MUST be matched back to their own rows: one task and one first prompt per row index, one row"
+     " per group, each train line naming its rollout's row."),
     ("R8", "loop/refit-followed", MUST, "statistical",
      "Weights MUST be refit before each rollout batch, prefix cache reset: after the refit hook (--refit-url) "
-     "loads the trainer's weights (--rescore-model), served log probs follow them within M24's bounds."),
+     "loads the trainer's weights (--rescore-model), served log probs follow them within M24's bounds; in a loop's "
+     "dumps, every call of a step is served by the weights that step trains."),
+    ("R9", "loop/truncation-handled", MUST, "contract",
+     "A response cut off by the token budget MUST be handled as the loop declares (trained exactly as "
+     "served, or dropped), never trained as if complete."),
+    ("R11", "loop/old-logprobs-served", MUST, "exact",
+     "The old (behaviour) log probs the loss uses MUST be the served generation_log_probs, not a "
+     "recompute."),
+    ("R12", "loop/no-nan-trained", MUST, "exact",
+     "A rollout with a non-finite served log prob MUST be refused and flagged; no trained position carries"
+     " a non-finite log prob."),
+    ("R14", "loop/mismatch-bounds", SHOULD, "statistical",
+     "Per step, the trainer's and the served log probs SHOULD agree: token_mult_prob_error <= 1.05 and k3 "
+     "<= 1e-3."),
     ("T1", "template/prefix-preserving", INFO, "exact",
      "The chat template is prefix-preserving when a rendered turn plus the model's output is a prefix of every "
      "later render; where it is not, the server's splice must absorb the difference (reported, not graded)."),

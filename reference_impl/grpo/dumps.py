@@ -19,7 +19,9 @@ ROLLOUTS_SCHEMA, BATCHES_SCHEMA = "gym-conformance/rollouts/1", "gym-conformance
 
 
 def _finite(xs) -> list[float | None]:
-    return [round(x, 6) if math.isfinite(x) else None for x in xs]  # JSON has no NaN: null says "not finite"
+    # JSON has no NaN: null says "not finite". Never rounded: the loop checks tell the served log probs from a
+    # recompute by their last bits (a CPU trainer and vLLM agree to ~1e-6 here).
+    return [float(x) if math.isfinite(x) else None for x in xs]
 
 
 def rollout_id(step: int, rank: int, sample: int) -> str:
@@ -44,7 +46,7 @@ def train_line(step: int, rank: int, r: Rollout, seq: TrainSequence, trainer_log
         "schema": BATCHES_SCHEMA, "step": step, "rollout_id": rollout_id(step, rank, r.sample),
         "row_index": r.row_index, "input_ids": seq.ids, "loss_mask": seq.mask,
         "old_log_probs": _finite(seq.old_logprobs), "trainer_log_probs": _finite(trainer_logprobs),
-        "advantage": round(advantage, 6), "weight_version": version,
+        "advantage": float(advantage), "weight_version": version,
     }
 
 
