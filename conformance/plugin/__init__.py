@@ -1,9 +1,11 @@
-"""pytest plugin (``pytest11`` entry point): ``pytest --endpoint URL`` runs the conformance suite against URL.
+"""pytest plugin (``pytest11`` entry point): ``pytest --endpoint URL`` runs the conformance suite against URL;
+``pytest --rollouts PATH [--train-batches PATH]`` runs the loop checks on a training loop's dumps.
 
-Inert without ``--endpoint`` (or the ``conformance_endpoints`` ini key): options are registered, nothing else
-happens. With it, the plugin adds the suite module to the collection, grades results by tier (SHOULD failures
-become "non-strict" xfails unless ``--conformance-strict``), and writes ``report.json`` + ``junit.xml``.
-Exit codes: 0 every MUST passed, 1 a check failed, 2 could not run (endpoint unreachable, bad options).
+Inert without either (or their ini keys): options are registered, nothing else happens. With them, the plugin
+adds the suite modules to the collection (the endpoint suite, the loop suite, or both), grades results by tier
+(SHOULD failures become "non-strict" xfails unless ``--conformance-strict``), and writes ``report.json`` +
+``junit.xml``. Exit codes: 0 every MUST passed, 1 a check failed, 2 could not run (endpoint unreachable, a dump
+that cannot be read, bad options).
 
 This subpackage is the harness's pytest edge: the hooks and fixtures here, the settings table every front end
 is generated from in ``_settings``, tier grading in ``_grading``, the report.json document in ``_reporting``,
@@ -23,6 +25,7 @@ import pytest
 from ._settings import OPTIONS, SETTINGS_OWNERS, Settings, SettingsError, add_pytest_options, resolve
 
 SUITE = Path(__file__).parents[1] / "suite" / "test_conformance.py"
+LOOP_SUITE = Path(__file__).parents[1] / "suite" / "test_loop.py"
 CONSOLE = "gym-conformance-console"  # a live display (``gym-conformance run`` registers one) the session informs
 _CHECK_ID = re.compile(r"::test_([A-Z]+\d+)_")  # the suite names its items test_<ID>_<name>[<endpoint>]
 
@@ -51,6 +54,7 @@ class _Session:
         self.aborted: str | None = None  # why the run could not run, for the report's one "error" result
         self.results: list[Any] = []
         self.contexts: dict[str, Any] = {}
+        self.loop_outcomes: dict[str, Any] | None = None  # the loop checks' verdicts, from one pass at start
         self.runner: Any = None
         self.previous_profile: Any = None
         self._totals_sent = False
@@ -89,8 +93,26 @@ class _Session:
 
     # -- hooks that need the run's state -------------------------------------------------------------------
 
+    @property
+    def dumps(self) -> dict[str, str]:
+        s = self.settings
+        return {kind: str(path) for kind, path in (("rollouts", s.rollouts), ("batches", s.train_batches)) if path}
+
+    def judge_loop(self) -> None:
+        """Run every loop check in one pass over the dumps; a dump that cannot be read ends the run (exit 2)."""
+        from ..checks.loop import LoopSettings, judge
+        from ..dumps import DumpError
+        s = self.settings
+        try:
+            self.loop_outcomes = judge(LoopSettings(s.rollouts, s.train_batches, advantage=s.loop_advantage,
+                                                    truncation=s.loop_truncation, checks=s.checks))
+        except DumpError as exc:
+            self.abort(str(exc))
+
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started, self.t0 = _now(), time.monotonic()
+        if self.settings.rollouts is not None:
+            self.judge_loop()  # before any item: a bad dump is one line and exit 2, like an unreachable endpoint
         if self.is_worker:
             return
         import httpx
@@ -186,7 +208,7 @@ def _exit(message: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     values = {o.name: _option(config, o.dest) for o in OPTIONS if o.owner in SETTINGS_OWNERS}
     ini = {o.ini: config.getini(o.ini) for o in OPTIONS if o.ini}
-    if not (values["endpoints"] or ini["conformance_endpoints"]):
+    if not (values["endpoints"] or ini["conformance_endpoints"] or values["rollouts"] or ini["conformance_rollouts"]):
         return  # inert
     try:
         settings = resolve(values, ini, os.environ)
@@ -201,10 +223,12 @@ def pytest_configure(config: pytest.Config) -> None:
         state.profile = "ci"
     config.pluginmanager.register(state, _grading.SESSION)
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
-    if str(SUITE) not in map(str, config.args):
-        # An explicit file or directory argument keeps the user's own tests; a default run gets only the suite.
+    suites = [str(path) for path, wanted in ((SUITE, settings.endpoints), (LOOP_SUITE, settings.rollouts)) if wanted]
+    missing = [path for path in suites if path not in map(str, config.args)]
+    if missing:
+        # An explicit file or directory argument keeps the user's own tests; a default run gets only the suites.
         from _pytest.config import Config as _C
-        config.args = ([*config.args] if config.args_source == _C.ArgsSource.ARGS else []) + [str(SUITE)]
+        config.args = ([*config.args] if config.args_source == _C.ArgsSource.ARGS else []) + missing
     if not state.is_worker and getattr(config.option, "xmlpath", None) is None:
         state.report_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(state.report_dir / "junit.xml")
@@ -219,6 +243,15 @@ def _now() -> str:
 def conformance_ctx(request: pytest.FixtureRequest, conformance_endpoint: str):
     """The shared check context of this endpoint (client, loop, reference tokenizer)."""
     return _session(request.config).context(conformance_endpoint)
+
+
+@pytest.fixture
+def conformance_loop(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The loop checks' outcomes (check id -> None, a CheckFailure or a CheckSkipped), judged at session start."""
+    state = _session(request.config)
+    if state is None or state.loop_outcomes is None:
+        pytest.skip("no --rollouts given: the loop checks judge a training loop's dumps")
+    return state.loop_outcomes
 
 
 @pytest.fixture
@@ -237,4 +270,4 @@ from ._grading import (  # noqa: E402  hooks that grade and report live next doo
     pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_runtest_makereport", "pytest_sessionfinish",
-           "pytest_terminal_summary", "conformance_ctx", "conformance_info"]
+           "pytest_terminal_summary", "conformance_ctx", "conformance_info", "conformance_loop"]

@@ -57,6 +57,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     from ..checks import CHECKS
     # checks with several variants (M1, M5) get one row each: the report says which one
     variant = mark.args[1] if len(mark.args) > 1 and len(CHECKS.get(spec.id, ())) > 1 else None
+    if mark.kwargs.get("loop"):
+        variant = "dumps"  # a loop check, judged from the loop's dumps (R8 has an endpoint form too)
     result: dict[str, Any] = {"check_id": spec.id, "name": spec.name, "tier": spec.tier,
                               "requirement": spec.requirement, "outcome": "pass", "nodeid": report.nodeid,
                               "duration_s": round(report.duration, 4), "message": None, "evidence": None,
@@ -101,7 +103,8 @@ def write_report(state, aborted: str | None = None) -> None:
     from ._reporting import build, write
     report = build(state.results, started_at=state.started or "",
                    duration_s=time.monotonic() - (state.t0 or time.monotonic()),
-                   endpoints=state.endpoints, model=state.model or _resolved_model(state), tokenizer=state.tokenizer,
+                   endpoints=state.endpoints, dumps=state.dumps, model=state.model or _resolved_model(state),
+                   tokenizer=state.tokenizer,
                    strict=state.strict, hypothesis_profile=state.profile, aborted=aborted)
     if not report["started_at"]:
         report["started_at"] = report["finished_at"]

@@ -35,14 +35,15 @@ def cpu_flags() -> list[str]:
 
 def build(results: list[dict[str, Any]], *, started_at: str, duration_s: float, endpoints: list[str],
           model: str | None, tokenizer: str | None, strict: bool, hypothesis_profile: str | None,
-          aborted: str | None = None) -> dict[str, Any]:
+          aborted: str | None = None, dumps: dict[str, str] | None = None) -> dict[str, Any]:
     """The report document; an aborted run (``aborted`` = the cause) is recorded as one ``error`` result,
     so the summary follows from the results alone (fail iff any fail; error iff any error and no fail)."""
     from ..report.model import Result, summarize
 
     if aborted:
         results = [*results, {"check_id": "RUN", "name": "run/could-not-run", "tier": "MUST",
-                              "requirement": "The suite MUST be able to reach the endpoint and run with the options given.",
+                              "requirement": "The suite MUST be able to reach the endpoint (or read the dumps) and run with the "
+                                             "options given.",
                               "outcome": "error", "nodeid": "", "duration_s": 0.0, "message": aborted,
                               "evidence": None}]
     summary = summarize([Result(**{k: r[k] for k in ("check_id", "name", "tier", "requirement", "outcome", "nodeid",
@@ -50,7 +51,8 @@ def build(results: list[dict[str, Any]], *, started_at: str, duration_s: float, 
     return {
         "schema": SCHEMA, "tool": {"name": "gym-conformance", "version": __version__},
         "started_at": started_at, "finished_at": now_iso(), "duration_s": round(duration_s, 3),
-        "target": {"endpoints": endpoints, "model": model, "tokenizer": tokenizer, "strict": strict},
+        "target": {"endpoints": endpoints, "model": model, "tokenizer": tokenizer, "strict": strict,
+                   **({"dumps": dumps} if dumps else {})},
         "environment": {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_flags": cpu_flags(),
                         "hypothesis_profile": hypothesis_profile},
         "summary": {"verdict": summary.verdict, "counts": dict(summary.counts)},

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 PLUGIN, HYPOTHESIS, PYTEST, XDIST = "gym-conformance", "hypothesis", "pytest", "xdist"
+# the loop checks' declared-behaviour choices (equal to conformance.checks.loop's, a test says; not imported
+# here: the plugin loads with every pytest run, the checks only when a run uses them)
+LOOP_ESTIMATORS, LOOP_TRUNCATION = ("grpo", "dr_grpo", "loo", "rloo"), ("train", "drop")
 GROUP = ("gym-conformance", "NeMo Gym conformance of an OpenAI-compatible generation endpoint")
 
 
@@ -74,13 +77,22 @@ def _urls(values: list[str]) -> tuple[str, ...]:
 
 def _check_ids(values: list[str]) -> tuple[str, ...]:
     from ..checks import CHECKS
+    from ..checks.loop import LOOP_CHECKS
     from ..core import CATALOGUE
     ids = tuple(str(v).strip().upper() for v in values)
-    unknown = [c for c in ids if c not in CHECKS]
+    implemented = [*CHECKS, *(c for c in LOOP_CHECKS if c not in CHECKS)]
+    unknown = [c for c in ids if c not in implemented]
     if unknown:
         kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
-        raise ValueError(f"names {kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(CHECKS)}")
+        raise ValueError(f"names {kind} check id(s) {', '.join(unknown)}; implemented: {', '.join(implemented)}")
     return ids
+
+
+def _dump_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{value!r} is not a file" + (" (it is a directory)" if path.is_dir() else ""))
+    return path.resolve()
 
 
 def _seconds(value: Any) -> float:
@@ -141,7 +153,17 @@ def _seed(value: Any) -> int | None:
 
 OPTIONS: tuple[Option, ...] = (
     Option("endpoints", "--endpoint", "endpoint base URL (…/v1); repeat for one server per data-parallel rank",
-           kind="list", ini="conformance_endpoints", metavar="URL", required_by_run=True, parse=_urls),
+           kind="list", ini="conformance_endpoints", metavar="URL", parse=_urls),
+    Option("rollouts", "--rollouts", "loop checks: the rollouts dump a training loop wrote (docs/loop-dumps.md); "
+           "needs no endpoint", ini="conformance_rollouts", metavar="PATH", parse=_dump_file),
+    Option("train_batches", "--train-batches", "loop checks: the train-batches dump beside --rollouts (without "
+           "it the checks of what the loss saw are skipped)", ini="conformance_train_batches", metavar="PATH",
+           parse=_dump_file),
+    Option("loop_advantage", "--loop-advantage", "the advantage estimator the loop declares (L2)",
+           ini="conformance_loop_advantage", default="grpo", choices=LOOP_ESTIMATORS),
+    Option("loop_truncation", "--loop-truncation", "what the loop declares it does with a response cut off by the "
+           "token budget: train it exactly as served, or drop it (R9)", ini="conformance_loop_truncation",
+           default="train", choices=LOOP_TRUNCATION),
     Option("model", "--model", "served model name", ini="conformance_model", metavar="NAME",
            default_help="the first id from /v1/models"),
     Option("api_key", "--api-key", "bearer key sent to the endpoint", env="OPENAI_API_KEY", default="dummy_key",
@@ -191,7 +213,11 @@ SETTINGS_OWNERS = (PLUGIN, HYPOTHESIS)  # whose options become Settings fields
 class Settings:
     """One run's settings, typed and validated (see :data:`OPTIONS` for what each means)."""
 
-    endpoints: tuple[str, ...]
+    endpoints: tuple[str, ...] = ()
+    rollouts: Path | None = None
+    train_batches: Path | None = None
+    loop_advantage: str = "grpo"
+    loop_truncation: str = "train"
     model: str | None = None
     api_key: str = "dummy_key"
     tokenizer: str | None = None
@@ -238,8 +264,16 @@ def resolve(values: Mapping[str, Any], ini: Mapping[str, Any] | None = None,
         except ValueError as exc:
             raise SettingsError(f"{source} {exc}") from None
     settings = Settings(**typed)
-    if not settings.endpoints:
-        raise SettingsError("no endpoint: give --endpoint URL (or the conformance_endpoints ini key)")
+    if settings.train_batches and not settings.rollouts:
+        raise SettingsError("--train-batches needs --rollouts: the train lines are judged against the rollouts "
+                            "they name")
+    if not settings.endpoints and not settings.rollouts:
+        raise SettingsError("nothing to judge: give --endpoint URL (an endpoint) or --rollouts PATH (a training "
+                            "loop's dumps), or the conformance_endpoints / conformance_rollouts ini key")
+    for opt, value in (("--loop-advantage", settings.loop_advantage), ("--loop-truncation", settings.loop_truncation)):
+        choices = LOOP_ESTIMATORS if opt == "--loop-advantage" else LOOP_TRUNCATION
+        if value not in choices:  # the ini key is not checked by argparse
+            raise SettingsError(f"{opt} {value!r} is not one of {', '.join(choices)}")
     if settings.tokenizer and not Path(settings.tokenizer).exists() and env.get("HF_HUB_OFFLINE") == "1":
         raise SettingsError(f"--tokenizer {settings.tokenizer!r} does not exist and the hub is offline")
     if settings.refit_url and not settings.rescore_model:

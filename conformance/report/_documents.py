@@ -97,6 +97,7 @@ class TargetDoc(_Doc):
     model: str | None
     tokenizer: str | None
     strict: bool
+    dumps: dict[str, str] = Field(default_factory=dict)  # loop checks: "rollouts" / "batches" -> the file read
 
 
 class EnvironmentDoc(_Doc):

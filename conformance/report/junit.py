@@ -94,6 +94,7 @@ def render_junit(report: Report | dict[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     target = report.target
     suite_props = [("endpoint", endpoint) for endpoint in target.endpoints] + [
+        (f"dump.{kind}", path) for kind, path in target.dumps.items()] + [
         ("model", target.model or ""), ("tokenizer", target.tokenizer or ""),
         ("strict", str(target.strict).lower()), ("verdict", report.summary.verdict),
         ("tool_version", report.tool_version)]

@@ -37,7 +37,8 @@ def render_markdown(report: Report | dict[str, Any]) -> str:
         report = Report.from_dict(report)
     target, summary = report.target, report.summary
     lines = [f"# gym-conformance: {summary.verdict.upper()}", "",
-             f"- endpoints: {', '.join(f'`{e}`' for e in target.endpoints)}",
+             f"- endpoints: {', '.join(f'`{e}`' for e in target.endpoints) or 'none'}"
+             + "".join(f" · {kind}: `{path}`" for kind, path in target.dumps.items()),
              f"- model: `{target.model or '(first from /v1/models)'}` · "
              f"tokenizer: `{target.tokenizer or 'none'}` · strict: {'on' if target.strict else 'off'}",
              f"- {report.started_at} · {report.duration_s:.1f} s · {report.tool_name} {report.tool_version}",

@@ -48,6 +48,7 @@ class Target:
     model: str | None = None
     tokenizer: str | None = None
     strict: bool = False
+    dumps: dict[str, str] = field(default_factory=dict)  # the loop dumps the loop checks read, by kind
 
 
 @dataclass
@@ -144,10 +145,17 @@ def _report_to_dict(report: Report) -> dict[str, Any]:
         "schema": SCHEMA,
         "tool": {"name": report.tool_name, "version": report.tool_version},
         "started_at": report.started_at, "finished_at": report.finished_at, "duration_s": report.duration_s,
-        "target": asdict(report.target), "environment": asdict(report.environment),
+        "target": _target_dict(report.target), "environment": asdict(report.environment),
         "summary": asdict(report.summary),
         "results": [asdict(result) for result in report.results],  # recurses into Evidence and TokenDiff
     }
+
+
+def _target_dict(target: Target) -> dict[str, Any]:
+    out = asdict(target)
+    if not out["dumps"]:
+        del out["dumps"]  # an endpoint run's target reads as before the loop checks existed
+    return out
 
 
 def _report_from_dict(data: Any) -> Report:
@@ -156,7 +164,7 @@ def _report_from_dict(data: Any) -> Report:
         tool_name=doc.tool.name, tool_version=doc.tool.version, started_at=doc.started_at,
         finished_at=doc.finished_at, duration_s=float(doc.duration_s),
         target=Target(endpoints=list(doc.target.endpoints), model=doc.target.model, tokenizer=doc.target.tokenizer,
-                      strict=doc.target.strict),
+                      strict=doc.target.strict, dumps=dict(doc.target.dumps)),
         environment=Environment(python=doc.environment.python, platform=doc.environment.platform,
                                 cpu_flags=list(doc.environment.cpu_flags),
                                 hypothesis_profile=doc.environment.hypothesis_profile),

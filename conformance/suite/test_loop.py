@@ -1,0 +1,26 @@
+"""One pytest item per loop check, judged from a training loop's dumps (``--rollouts``, ``--train-batches``).
+
+Every check ran in one streaming pass at session start (the plugin's ``judge_loop``); an item only reports its
+check's outcome, so the dumps are read once however many items there are.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks.loop import LOOP_CHECKS
+from conformance.core import CATALOGUE, CheckSkipped
+
+
+def _make(check_id: str):
+    def test(conformance_loop):
+        outcome = conformance_loop.get(check_id, CheckSkipped(f"{check_id} was not selected (--check)"))
+        if isinstance(outcome, CheckSkipped):
+            pytest.skip(str(outcome))
+        if outcome is not None:
+            raise outcome
+    test.__doc__ = CATALOGUE[check_id].requirement
+    return pytest.mark.conformance_check(check_id, "dumps", loop=True)(test)
+
+
+for _id in LOOP_CHECKS:
+    globals()[f"test_{_id}_{CATALOGUE[_id].name.replace('/', '_').replace('-', '_')}"] = _make(_id)
