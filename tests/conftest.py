@@ -69,13 +69,22 @@ _SETTING_UP: list[tuple[pytest.FixtureDef, pytest.FixtureRequest]] = []  # fixtu
 _NEEDED_AFTER = pytest.StashKey[dict[str, frozenset[str]]]()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    _SETTING_UP.append((fixturedef, request))
-    try:
-        return (yield)
-    finally:
-        _SETTING_UP.pop()
+class _FixtureTracker:
+    """Keeps ``_SETTING_UP`` (registered as a plugin: a session-scoped fixture is set up through the session's
+    hooks, which a conftest below the root directory does not take part in)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        _SETTING_UP.append((fixturedef, request))
+        try:
+            return (yield)
+        finally:
+            _SETTING_UP.pop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("gym-conformance-fixture-tracker"):
+        config.pluginmanager.register(_FixtureTracker(), "gym-conformance-fixture-tracker")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
