@@ -1,8 +1,8 @@
 """Reference reward curves: the reference GRPO loop on each benchmark task over several seeds, committed under
-fixtures/curves/ (the band the loop checks compare a framework's curve against) with a plot.
+conformance/curves/ (the band the loop checks compare a framework's curve against) with a plot.
 
     .venv/bin/python benchmarks/bench_grpo_curves.py [--tasks arith lookup] [--seeds 0 1 2] [--steps 200]
-                                                     [--out fixtures/curves]
+                                                     [--out conformance/curves]
 
 One reference server (vllm engine, the task's warm-start policy) and one environment server per task, shared
 by the task's seeds (every run refits the server with its own weights before it samples). Each run is
@@ -98,7 +98,7 @@ def main() -> int:
     ap.add_argument("--tasks", nargs="+", default=["arith", "lookup"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--out", type=Path, default=Path("fixtures/curves"))
+    ap.add_argument("--out", type=Path, default=Path("conformance/curves"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []

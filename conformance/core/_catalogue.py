@@ -140,6 +140,9 @@ _ROWS = [
     ("L2", "loop/group-advantages", MUST, "exact",
      "Each trained sequence's advantage MUST be the declared estimator (GRPO, Dr. GRPO, leave-one-out) "
      "over its own group's rewards, never normalised over the batch."),
+    ("L3", "loop/reward-curve-in-band", MUST, "statistical",
+     "On a benchmark task of this repository, the training reward (10-step trailing mean) MUST not fall "
+     "below the lowest reference seed's by more than 0.05 at steps 50, 100, 150 and 200."),
     ("R1", "loop/reward-components", MUST, "exact",
      "Every successful rollout's reward MUST be a finite number; with reward_components it MUST equal "
      "their sum within rel 1e-5 / abs 1e-6."),
@@ -173,6 +176,17 @@ _ROWS = [
     ("R14", "loop/mismatch-bounds", SHOULD, "statistical",
      "Per step, the trainer's and the served log probs SHOULD agree: token_mult_prob_error <= 1.05 and k3 "
      "<= 1e-3."),
+    ("B1", "benchmark/dapo17k-aime24", MUST, "statistical",
+     "Qwen3-4B-Instruct-2507 trained on DAPO17k for at least 1,000 steps MUST reach AIME24 mean@32 "
+     "validation accuracy of at least 0.85 (judged from the run's metrics)."),
+    ("B2", "benchmark/workplace-assistant", MUST, "statistical",
+     "The same model trained on workplace_assistant for at least 100 steps MUST show a validation accuracy"
+     " gain (judged from the run's metrics)."),
+    ("B3", "benchmark/smoke", MUST, "contract",
+     "A run MUST complete at least 3 GRPO steps (their metrics logged)."),
+    ("B4", "benchmark/reward-trend", SHOULD, "statistical",
+     "The training reward SHOULD trend up over the run (10-step trailing mean at the end above the start) "
+     "and the validation reward rise."),
     ("T1", "template/prefix-preserving", INFO, "exact",
      "The chat template is prefix-preserving when a rendered turn plus the model's output is a prefix of every "
      "later render; where it is not, the server's splice must absorb the difference (reported, not graded)."),

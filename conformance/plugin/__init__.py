@@ -96,22 +96,27 @@ class _Session:
     @property
     def dumps(self) -> dict[str, str]:
         s = self.settings
-        return {kind: str(path) for kind, path in (("rollouts", s.rollouts), ("batches", s.train_batches)) if path}
+        return {kind: str(path) for kind, path in (("rollouts", s.rollouts), ("batches", s.train_batches),
+                                                   ("metrics", s.metrics)) if path}
 
     def judge_loop(self) -> None:
-        """Run every loop check in one pass over the dumps; a dump that cannot be read ends the run (exit 2)."""
-        from ..checks.loop import LoopSettings, judge
-        from ..dumps import DumpError
+        """Run every loop check in one pass over the dumps, and the benchmark checks over the metrics; a file
+        that cannot be read (or an unknown benchmark) ends the run (exit 2)."""
+        from ..checks.loop import LoopSettings, judge, judge_curves
         s = self.settings
+        self.loop_outcomes = {}
         try:
-            self.loop_outcomes = judge(LoopSettings(s.rollouts, s.train_batches, advantage=s.loop_advantage,
-                                                    truncation=s.loop_truncation, checks=s.checks))
-        except DumpError as exc:
+            if s.rollouts is not None:
+                self.loop_outcomes.update(judge(LoopSettings(s.rollouts, s.train_batches, advantage=s.loop_advantage,
+                                                             truncation=s.loop_truncation, checks=s.checks)))
+            if s.metrics is not None:
+                self.loop_outcomes.update(judge_curves(s.metrics, s.benchmark))
+        except ValueError as exc:  # DumpError (a file) or an unknown benchmark: one line, exit 2
             self.abort(str(exc))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started, self.t0 = _now(), time.monotonic()
-        if self.settings.rollouts is not None:
+        if self.settings.rollouts is not None or self.settings.metrics is not None:
             self.judge_loop()  # before any item: a bad dump is one line and exit 2, like an unreachable endpoint
         if self.is_worker:
             return
@@ -208,7 +213,7 @@ def _exit(message: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     values = {o.name: _option(config, o.dest) for o in OPTIONS if o.owner in SETTINGS_OWNERS}
     ini = {o.ini: config.getini(o.ini) for o in OPTIONS if o.ini}
-    if not (values["endpoints"] or ini["conformance_endpoints"] or values["rollouts"] or ini["conformance_rollouts"]):
+    if not any(values[k] or ini[f"conformance_{k}"] for k in ("endpoints", "rollouts", "metrics")):
         return  # inert
     try:
         settings = resolve(values, ini, os.environ)
@@ -223,7 +228,8 @@ def pytest_configure(config: pytest.Config) -> None:
         state.profile = "ci"
     config.pluginmanager.register(state, _grading.SESSION)
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
-    suites = [str(path) for path, wanted in ((SUITE, settings.endpoints), (LOOP_SUITE, settings.rollouts)) if wanted]
+    suites = [str(path) for path, wanted in ((SUITE, settings.endpoints),
+                                             (LOOP_SUITE, settings.rollouts or settings.metrics)) if wanted]
     missing = [path for path in suites if path not in map(str, config.args)]
     if missing:
         # An explicit file or directory argument keeps the user's own tests; a default run gets only the suites.
@@ -250,7 +256,7 @@ def conformance_loop(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The loop checks' outcomes (check id -> None, a CheckFailure or a CheckSkipped), judged at session start."""
     state = _session(request.config)
     if state is None or state.loop_outcomes is None:
-        pytest.skip("no --rollouts given: the loop checks judge a training loop's dumps")
+        pytest.skip("no --rollouts or --metrics given: the loop checks judge a training loop's dumps and metrics")
     return state.loop_outcomes
 
 

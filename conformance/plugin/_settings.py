@@ -159,6 +159,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("train_batches", "--train-batches", "loop checks: the train-batches dump beside --rollouts (without "
            "it the checks of what the loss saw are skipped)", ini="conformance_train_batches", metavar="PATH",
            parse=_dump_file),
+    Option("metrics", "--metrics", "benchmark checks: a training run's per-step scalars (JSONL or CSV with a step "
+           "column; reward_mean, val_reward, ... as frameworks log them)", ini="conformance_metrics", metavar="PATH",
+           parse=_dump_file),
+    Option("benchmark", "--benchmark", "the benchmark --metrics ran: a task of this repository (its curve is "
+           "compared with the reference band) or a declared Gym benchmark", ini="conformance_benchmark",
+           metavar="NAME"),
     Option("loop_advantage", "--loop-advantage", "the advantage estimator the loop declares (L2)",
            ini="conformance_loop_advantage", default="grpo", choices=LOOP_ESTIMATORS),
     Option("loop_truncation", "--loop-truncation", "what the loop declares it does with a response cut off by the "
@@ -216,6 +222,8 @@ class Settings:
     endpoints: tuple[str, ...] = ()
     rollouts: Path | None = None
     train_batches: Path | None = None
+    metrics: Path | None = None
+    benchmark: str | None = None
     loop_advantage: str = "grpo"
     loop_truncation: str = "train"
     model: str | None = None
@@ -267,9 +275,11 @@ def resolve(values: Mapping[str, Any], ini: Mapping[str, Any] | None = None,
     if settings.train_batches and not settings.rollouts:
         raise SettingsError("--train-batches needs --rollouts: the train lines are judged against the rollouts "
                             "they name")
-    if not settings.endpoints and not settings.rollouts:
-        raise SettingsError("nothing to judge: give --endpoint URL (an endpoint) or --rollouts PATH (a training "
-                            "loop's dumps), or the conformance_endpoints / conformance_rollouts ini key")
+    if settings.benchmark and not settings.metrics:
+        raise SettingsError("--benchmark needs --metrics: the benchmark is judged from the run's metrics")
+    if not (settings.endpoints or settings.rollouts or settings.metrics):
+        raise SettingsError("nothing to judge: give --endpoint URL (an endpoint), --rollouts PATH (a training "
+                            "loop's dumps) or --metrics PATH (a run's metrics), or their ini keys")
     for opt, value in (("--loop-advantage", settings.loop_advantage), ("--loop-truncation", settings.loop_truncation)):
         choices = LOOP_ESTIMATORS if opt == "--loop-advantage" else LOOP_TRUNCATION
         if value not in choices:  # the ini key is not checked by argparse

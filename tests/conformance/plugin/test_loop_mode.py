@@ -25,9 +25,11 @@ def test_the_reference_dumps_pass_every_loop_check(pytester):
     report = _report(pytester)
     assert report["target"]["endpoints"] == [] and report["target"]["dumps"] == {"rollouts": ROLLOUTS,
                                                                                    "batches": BATCHES}
-    assert {r["check_id"] for r in report["results"]} == {"L1", "L2", "R1", "R2", "R3", "R4", "R5", "R6", "R8", "R9",
-                                                          "R11", "R12", "R14"}
-    assert all(r["outcome"] == "pass" and r["variant"] == "dumps" for r in report["results"])
+    by = {r["check_id"]: r for r in report["results"]}
+    assert {c for c, r in by.items() if r["outcome"] == "pass"} == {"L1", "L2", "R1", "R2", "R3", "R4", "R5", "R6",
+                                                                    "R8", "R9", "R11", "R12", "R14"}
+    assert {c for c, r in by.items() if r["outcome"] == "skipped"} == {"B1", "B2", "B3", "B4", "L3"}  # no --metrics
+    assert all(r["variant"] == "dumps" for r in by.values())
 
 
 def test_a_defect_fails_its_check_with_the_line_named(pytester, tmp_path):
@@ -48,8 +50,9 @@ def test_only_rollouts_skips_the_training_checks_with_the_reason(pytester):
     result = pytester.runpytest("--rollouts", ROLLOUTS, "-p", "no:cacheprovider", "-rs")
     assert result.ret == 0
     skipped = {r["check_id"]: r["message"] for r in _report(pytester)["results"] if r["outcome"] == "skipped"}
-    assert set(skipped) == {"L1", "L2", "R4", "R8", "R11", "R14"}
-    assert all("--train-batches" in m for m in skipped.values())
+    assert set(skipped) == {"L1", "L2", "R4", "R8", "R11", "R14", "B1", "B2", "B3", "B4", "L3"}
+    assert all("--train-batches" in skipped[c] for c in ("L1", "L2", "R4", "R8", "R11", "R14"))
+    assert all("--metrics" in skipped[c] for c in ("B1", "B2", "B3", "B4", "L3"))
 
 
 def test_a_broken_dump_is_one_line_exit_2_and_a_report(pytester, tmp_path):
@@ -74,6 +77,23 @@ def test_the_command_judges_dumps_and_names_bad_options(tmp_path):
                           (["--rollouts", ROLLOUTS, "--loop-advantage", "ppo"], "invalid choice: 'ppo'")):
         done = run_command([*base, *extra], capture=True, timeout=300)
         assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr, (extra, done.stderr)
+
+
+def test_metrics_are_judged_against_a_benchmark(pytester, tmp_path):
+    from conformance.checks.loop.curves import CURVES
+
+    run = json.loads((CURVES / "arith.json").read_text())["seeds"]["0"]
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": i, "reward_mean": r}) + "\n"
+                               for i, r in enumerate(run["reward_mean"], 1)))
+    result = pytester.runpytest("--metrics", str(metrics), "--benchmark", "arith", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    outcomes = {r["check_id"]: r["outcome"] for r in _report(pytester)["results"]}
+    assert outcomes["L3"] == outcomes["B3"] == outcomes["B4"] == "pass" and outcomes["R1"] == "skipped"
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text("".join(json.dumps({"step": i, "reward_mean": 0.42}) + "\n" for i in range(1, 201)))
+    assert pytester.runpytest("--metrics", str(flat), "--benchmark", "arith", "-p", "no:cacheprovider").ret == 1
+    assert pytester.runpytest("--metrics", str(flat), "--benchmark", "chess", "-p", "no:cacheprovider").ret == 2
 
 
 def test_the_declared_choices_are_the_checks_own():

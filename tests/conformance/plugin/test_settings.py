@@ -138,7 +138,8 @@ def test_the_readme_options_keep_their_flags_and_ini_keys():
     flags = {o.flag: o.ini for o in OPTIONS}
     assert flags == {
         "--endpoint": "conformance_endpoints", "--rollouts": "conformance_rollouts",
-        "--train-batches": "conformance_train_batches", "--loop-advantage": "conformance_loop_advantage",
+        "--train-batches": "conformance_train_batches", "--metrics": "conformance_metrics",
+        "--benchmark": "conformance_benchmark", "--loop-advantage": "conformance_loop_advantage",
         "--loop-truncation": "conformance_loop_truncation", "--model": "conformance_model", "--api-key": None,
         "--tokenizer": "conformance_tokenizer", "--rescore-model": "conformance_rescore_model",
         "--refit-url": "conformance_refit_url", "--conformance-strict": "conformance_strict",
@@ -150,7 +151,8 @@ def test_the_readme_options_keep_their_flags_and_ini_keys():
     assert _actions(_run_parser())["--report"].dest == "conformance_report"
 
 
-SAMPLES = {"--endpoint": URL, "--rollouts": "/r.jsonl", "--train-batches": "/b.jsonl", "--loop-advantage": "loo",
+SAMPLES = {"--endpoint": URL, "--rollouts": "/r.jsonl", "--train-batches": "/b.jsonl", "--metrics": "/m.jsonl",
+           "--benchmark": "arith", "--loop-advantage": "loo",
            "--loop-truncation": "drop", "--model": "tiny", "--api-key": "secret", "--tokenizer": "/t", "--rescore-model": "/w",
            "--refit-url": "http://e/reload", "--conformance-report": "out", "--check": "M3",
            "--conformance-timeout": "7.5", "--chat-template-kwargs": "{}", "--gym-version": "0.4.0",
