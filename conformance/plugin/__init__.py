@@ -107,6 +107,12 @@ class _Session:
         self.loop_outcomes = {}
         try:
             if s.rollouts is not None:
+                if s.tokenizer:
+                    from ..checks import Reference
+                    from ..checks.loop._tokenizer import tokenizer_mismatch
+                    mismatch = tokenizer_mismatch(s.rollouts, Reference(s.tokenizer))
+                    if mismatch:
+                        self.abort(mismatch)
                 self.loop_outcomes.update(judge(LoopSettings(s.rollouts, s.train_batches, advantage=s.loop_advantage,
                                                              truncation=s.loop_truncation, checks=s.checks)))
             if s.metrics is not None:

@@ -96,5 +96,19 @@ def test_metrics_are_judged_against_a_benchmark(pytester, tmp_path):
     assert pytester.runpytest("--metrics", str(flat), "--benchmark", "chess", "-p", "no:cacheprovider").ret == 2
 
 
+def test_a_dump_from_another_tokenizer_is_named(pytester):
+    from fixtures import fixture_path
+
+    # in subprocesses: torch (under transformers) cannot be imported again once pytester restored sys.modules
+    same = pytester.runpytest_subprocess("--rollouts", ROLLOUTS, "--tokenizer", str(fixture_path("warm-lookup")),
+                                         "-p", "no:cacheprovider")
+    assert same.ret == 0, same.stdout.str()[-1500:]
+    other = pytester.runpytest_subprocess("--rollouts", ROLLOUTS, "--tokenizer", str(fixture_path("tiny-qwen3")),
+                                          "-p", "no:cacheprovider")
+    assert other.ret == 2
+    message = _report(pytester)["results"][-1]["message"]
+    assert message.startswith(f"{ROLLOUTS}:1: the first prompt does not decode to its row's text")
+
+
 def test_the_declared_choices_are_the_checks_own():
     assert LOOP_ESTIMATORS == ESTIMATORS and LOOP_TRUNCATION == TRUNCATION
