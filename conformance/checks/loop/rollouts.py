@@ -128,7 +128,8 @@ def _task(row: dict) -> dict:
 @loop_check
 class RowsReassociated(LoopCheck):
     """R6: results are matched back to their own rows: one row index, one task and one first prompt, a group is
-    one row, and a train line names its rollout's row."""
+    one row, and a train line names its rollout's row. (Two rows may share a prompt: lookup's rows ask for the
+    same key of different tables, so a prompt alone never names its row.)"""
 
     id = "R6"
 
@@ -136,7 +137,6 @@ class RowsReassociated(LoopCheck):
         super().__init__(settings)
         self.task_of: dict[int, tuple[str, int]] = {}     # row index -> (task fingerprint, first line seen)
         self.prompt_of: dict[int, tuple[str, int]] = {}   # row index -> (first prompt fingerprint, line)
-        self.row_of_prompt: dict[str, tuple[int, int]] = {}  # first prompt -> (row index, line)
 
     def step(self, data: StepData) -> None:
         groups: dict[object, tuple[int, int]] = {}
@@ -155,10 +155,6 @@ class RowsReassociated(LoopCheck):
                     self.violation(f"rollout {r.rollout_id} of row {r.row_index} starts from another prompt than "
                                    f"line {seen[1]}'s rollout of the same row: its calls belong to another row",
                                    where)
-                owner = self.row_of_prompt.setdefault(prompt, (r.row_index, n))
-                if owner[0] != r.row_index and _fingerprint(_task(r.row)) != self.task_of[owner[0]][0]:
-                    self.violation(f"rollout {r.rollout_id} is filed under row {r.row_index} but starts from the "
-                                   f"prompt of row {owner[0]} (line {owner[1]})", where)
             member = groups.setdefault(r.group_id, (r.row_index, n))
             if member[0] != r.row_index:
                 self.violation(f"group {r.group_id!r} mixes rows {member[0]} (line {member[1]}) and {r.row_index}: "

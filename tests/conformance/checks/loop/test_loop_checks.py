@@ -159,7 +159,7 @@ DEFECTS = [
     ("mask-covers-tool-output", mask_covers_tool_output, {"R4"}, "prompt or environment token"),
     ("recomputed-old-logprobs", recomputed_old_logprobs, {"R11"}, "recomputed, not served"),
     ("batch-normalised-advantages", batch_normalised_advantages, {"L2"}, "normalised over the whole batch"),
-    ("rewards-shifted-after-shuffle", rewards_shifted_after_shuffle, {"R6"}, "prompt of row"),
+    ("rewards-shifted-after-shuffle", rewards_shifted_after_shuffle, {"R6"}, "mixes rows"),
     ("drift-becomes-zero-reward", drift_becomes_zero_reward, {"R2", "R3"}, "not flagged"),
     ("prefix-repaired-silently", prefix_repaired_silently, {"R3"}, "trained on"),
     ("nan-logprobs-trained", nan_logprobs_trained, {"R12"}, "not finite"),
@@ -194,6 +194,17 @@ def test_each_defect_fails_exactly_its_checks(tmp_path, name, defect, must_fail,
 def test_every_loop_check_is_killed_by_some_defect():
     killed = set().union(*(d[2] for d in DEFECTS))
     assert killed == set(LOOP_CHECKS), set(LOOP_CHECKS) - killed
+
+
+def test_two_rows_may_share_a_prompt(tmp_path):
+    # lookup's rows ask for the same key of different tables: same prompt ids, different tasks (found by CI: an
+    # R6 rule "one prompt, one row" failed the reference loop's own run)
+    rs, _ = load()
+    a, b = rs[0], next(r for r in rs if r["row_index"] != rs[0]["row_index"])
+    for r in rs:
+        if r["row_index"] == b["row_index"]:
+            r["calls"][0]["prompt_token_ids"] = list(a["calls"][0]["prompt_token_ids"])
+    assert run(tmp_path, rs, None)["R6"] is None
 
 
 def test_a_recompute_is_caught_even_when_it_is_numerically_close(tmp_path):
