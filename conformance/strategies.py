@@ -19,6 +19,7 @@ LIVE_SERVER = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, H
                                                          HealthCheck.filter_too_much], print_blob=True)
 settings.register_profile("ci", max_examples=12, derandomize=True, **LIVE_SERVER)
 settings.register_profile("deep", max_examples=200, **LIVE_SERVER)
+settings.register_profile("quick", max_examples=4, derandomize=True, **LIVE_SERVER)  # a smoke run of the search
 
 WORDS = ["Skinny", "answer", "Please", "weather", "tokenization", "unbelievable", "don't", "it's"]
 UNICODE = ["naïve café", "日本語のテキスト", "🙂👍", "Ωμέγα", "ß→ss", "\u200b", "e\u0301"]

@@ -185,3 +185,26 @@ def arith_env(server_pool) -> str:
 def lookup_env(server_pool) -> str:
     """``python -m reference_impl.envs serve --task lookup``; its base URL."""
     return server_pool.get("env-lookup", lambda port: env_server_argv("lookup", port), timeout=60)
+
+
+# --- warm-start policies served by the reference server (GRPO tests and the loop selftest) ----------------
+
+def policy_server_argv(task: str, engine: str, port: int) -> list[str]:
+    return [PYTHON, "-m", "gym_conformance", "serve", "--model", str(fixture_path(f"warm-{task}")), "--engine",
+            engine, "--served-model-name", "policy", "--host", "127.0.0.1", "--port", str(port),
+            "--max-model-len", "1024", "--tool-parser", "hermes"]
+
+
+@pytest.fixture(scope="session")
+def arith_policy_vllm(server_pool) -> str:
+    return server_pool.get("policy-arith-vllm", lambda port: policy_server_argv("arith", "vllm", port))
+
+
+@pytest.fixture(scope="session")
+def arith_policy_hf(server_pool) -> str:
+    return server_pool.get("policy-arith-hf", lambda port: policy_server_argv("arith", "hf", port))
+
+
+@pytest.fixture(scope="session")
+def lookup_policy_vllm(server_pool) -> str:
+    return server_pool.get("policy-lookup-vllm", lambda port: policy_server_argv("lookup", "vllm", port))

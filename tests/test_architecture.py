@@ -83,6 +83,9 @@ VIOLATIONS = [
     ("reference_impl/grpo/rollout.py", "from reference_impl.server.splice import splice", "grpo-alone"),
     ("reference_impl/grpo/advantages.py", "import reference_impl.envs.verify", "grpo-alone"),
     ("reference_impl/grpo/sequences.py", "import reference_impl.mutants", "grpo-alone"),
+    ("reference_impl/grpo/train.py", "import reference_impl.loop_mutants", "grpo-alone"),
+    ("reference_impl/loop_mutants/_drift.py", "from conformance.checks.loop import judge", "loop-mutants-alone"),
+    ("reference_impl/loop_mutants/defects/no_refit.py", "import reference_impl.server.splice", "loop-mutants-alone"),
     ("reference_impl/envs/errors.py", "from fixtures.tasks import rows", ""),  # the fixtures are allowed
 ]
 

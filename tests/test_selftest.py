@@ -33,6 +33,16 @@ def test_a_kill_for_the_wrong_reason_does_not_count():
     assert problems == ["no-correction: none of the failures names the cause /re-tokeni/"]
 
 
+def test_the_drift_search_keeps_its_budget_where_it_must_or_may_fail():
+    from gym_conformance.selftest import search_profile
+
+    table = {"mutants": {"no-correction": {"must_fail": ["M1", "M3"]}, "flaky": {"must_fail": ["M5"], "may_fail": ["M1"]},
+                         "bad-finish-reason": {"must_fail": ["E15"]}}}
+    assert [search_profile(n, table, "ci") for n in ("reference", "no-correction", "flaky", "bad-finish-reason")] \
+        == ["ci", "ci", "ci", "quick"]
+    assert search_profile("bad-finish-reason", table, "deep") == "deep"  # a deliberate deep run stays deep
+
+
 def test_unlisted_mutant_errors_and_unkilled_check_claims_are_reported():
     m = matrix({"new-mutant": {"E1": "fail", "M1": "error"}})
     problems = compare(m, EXPECT, {})

@@ -203,8 +203,9 @@ OPTIONS: tuple[Option, ...] = (
            "endpoint's reasoning parser", ini="conformance_gym_reasoning_parser", default=True,
            default_help="on", choices=("on", "off"), parse=_on_off),
     # Registered by hypothesis' own pytest plugin; read by the drift search, passed through by ``run``.
-    Option("hypothesis_profile", "--hypothesis-profile", "drift-search profile: ci is derandomized and bounded, "
-           "deep runs 200 examples", owner=HYPOTHESIS, default_help="ci", choices=("ci", "deep")),
+    Option("hypothesis_profile", "--hypothesis-profile", "drift-search profile: ci is derandomized and bounded "
+           "(12 examples), quick a derandomized smoke run (4), deep runs 200 examples", owner=HYPOTHESIS,
+           default_help="ci", choices=("ci", "quick", "deep")),
     Option("hypothesis_seed", "--hypothesis-seed", "seed for the drift search", owner=HYPOTHESIS, metavar="N",
            parse=_seed),
     # pytest's and pytest-xdist's own options, passed through by ``run``.

@@ -81,11 +81,11 @@ def _md(text: str) -> str:
 
 
 def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False,
-                           columns: Iterable[str] | None = None) -> str:
+                           columns: Iterable[str] | None = None, row_label: str = "endpoint") -> str:
     """A GitHub Markdown table with one glyph per cell and a legend line.
 
     ``transpose=True`` puts checks down the side (better once there are more checks than rows);
-    ``columns`` restricts the table to some check ids.
+    ``columns`` restricts the table to some check ids; ``row_label`` heads the row names' column.
     """
     check_ids = list(matrix.columns if columns is None else columns)
 
@@ -101,7 +101,7 @@ def render_matrix_markdown(matrix: Matrix, *, transpose: bool = False,
                          *(glyph(row, c) for row in matrix.rows)])
         body.append(["**verdict**", "", *(matrix.verdict(row) for row in matrix.rows)])
     else:
-        header = ["endpoint", *(_md(c) for c in check_ids), "verdict"]
+        header = [row_label, *(_md(c) for c in check_ids), "verdict"]
         body = [[_md(row), *(glyph(row, c) for c in check_ids), matrix.verdict(row)] for row in matrix.rows]
     align = ["---"] * (2 if transpose else 1) + [":-:"] * (len(header) - (2 if transpose else 1))
     lines = ["| " + " | ".join(line) + " |" for line in (header, align, *body)]

@@ -50,7 +50,7 @@ class Config:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     # bookkeeping
-    val_every: int = 10           # validation reward every K steps (and at the end)
+    val_every: int = 10           # validation reward at step 0, every K steps and at the end (0 = never)
     val_samples: int = 1          # samples per validation row
     checkpoint_every: int = 10
     torch_threads: int = 0        # trainer threads (0 = torch's default); see README "Speed" for the 2-core case
@@ -64,7 +64,7 @@ class Config:
     def check(self) -> None:
         """A ValueError naming the first field out of range (before any server starts)."""
         at_least = {"steps": 1, "train_rows": 0, "rows_per_step": 1, "group_size": 2, "max_tokens": 1, "max_turns": 1, "endpoints": 1,
-                    "concurrency": 1, "updates_per_batch": 1, "val_every": 1, "val_samples": 1, "checkpoint_every": 1}
+                    "concurrency": 1, "updates_per_batch": 1, "val_every": 0, "val_samples": 1, "checkpoint_every": 1}
         for name, low in at_least.items():
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low} (got {getattr(self, name)})")

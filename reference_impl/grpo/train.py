@@ -270,7 +270,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
                 if world.main else (0.0, None)
             return seconds, world.broadcast(version)
 
-        if first == 1:  # the starting policy's validation reward: step 0 of the curve
+        if first == 1 and cfg.val_every:  # the starting policy's validation reward: step 0 of the curve
             sync()
             if world.main:
                 start_val = loop.run_until_complete(_validate(agents, val_rows, cfg, 0))
@@ -334,7 +334,7 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
             record = _record(step, world.gather([_summary(r, cfg.group_size, world.rank) for r in rollouts]), world,
                              problems, stats,
                              refit_s=refit_s, rollout_s=rollout_s, train_s=train_s)
-            if step % cfg.val_every == 0 or step == cfg.steps:
+            if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
                 sync()
                 record["val_reward"] = round(loop.run_until_complete(_validate(agents, val_rows, cfg, step)), 6) \
                     if world.main else None

@@ -52,6 +52,10 @@ class StepData:
     def trained(self, rollout_id: str) -> list[tuple[int, TrainLine]]:
         return self._trains_by_id.get(rollout_id, [])
 
+    def succeeded(self) -> Iterator[tuple[int, RolloutLine]]:
+        """The rollouts that did not fail (a failed one is judged by R2 alone: it must carry its error)."""
+        return ((n, r) for n, r in self.rollouts if not r.error)
+
     def __post_init__(self) -> None:
         self._by_id = {r.rollout_id: (n, r) for n, r in self.rollouts}
         self._trains_by_id: dict[str, list[tuple[int, TrainLine]]] = {}
@@ -111,8 +115,9 @@ class LoopCheck:
         path = self.settings.rollouts if document == "rollouts" else self.settings.batches
         return f"{path}:{number}"
 
-    def violation(self, verdict: str, where: str, **evidence: Any) -> None:
-        self.violations += 1
+    def violation(self, verdict: str, where: str, *, count: int = 1, **evidence: Any) -> None:
+        """``count`` units violate the rule; the first violation's evidence is kept."""
+        self.violations += count
         if self.first is None:
             notes = evidence.pop("notes", [])
             self.first = CheckFailure(self.id, verdict, Evidence(verdict=verdict, endpoint=where, notes=notes,

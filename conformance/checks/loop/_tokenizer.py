@@ -2,7 +2,9 @@
 
 A dump written by a run of another model reads as valid JSON and passes every structural check, so the verdicts
 would be about the wrong vocabulary. With ``--tokenizer`` the first rollouts' first prompts are decoded: each
-must contain its row's first message text. Another tokenizer decodes the same ids to other text.
+must contain the first message text of a row of its step. Another tokenizer decodes the same ids to other text.
+A prompt that holds another row's text of the same step is a mix-up of rows, not of tokenizers: R6 judges it
+(the loop mutant ``rewards-shifted-after-shuffle`` was first misnamed here as a tokenizer mismatch).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from ...dumps import read_dump
 
 SAMPLE = 8  # rollouts looked at: the first prompts of a run share a template, a handful is enough
+STEP_ROWS = 4096  # rows of the first step whose texts a prompt may hold (a step of a large batch is bounded)
 
 
 def _first_text(row: dict) -> str | None:
@@ -26,23 +29,32 @@ def _first_text(row: dict) -> str | None:
     return None
 
 
+def _probe(text: str) -> str:
+    return " ".join(text.split())[:60]
+
+
 def tokenizer_mismatch(rollouts: Path, reference) -> str | None:
-    """One line naming the first rollout whose first prompt does not decode to its row's text, or None."""
+    """One line naming the first sampled rollout whose first prompt decodes to none of its step's row texts."""
     vocab = len(reference.tok)
-    for seen, (number, line) in enumerate(read_dump(rollouts, "rollouts")):
-        if seen >= SAMPLE:
+    sample, texts, step = [], set(), None
+    for number, line in read_dump(rollouts, "rollouts"):
+        if step is not None and (line.step != step or len(texts) >= STEP_ROWS):
             break
-        first = next((c.prompt_token_ids for c in line.calls if c.prompt_token_ids), None)
+        step = line.step
         text = _first_text(line.row)
-        if first is None or text is None:
+        first = next((c.prompt_token_ids for c in line.calls if c.prompt_token_ids), None)
+        if text is None:
             continue
+        texts.add(_probe(text))
+        if first is not None and len(sample) < SAMPLE:
+            sample.append((number, first, _probe(text)))
+    for number, first, probe in sample:
         if max(first) >= vocab:
             return (f"{rollouts}:{number}: prompt id {max(first)} is outside --tokenizer {reference.name}'s "
                     f"vocabulary ({vocab} ids): a dump from another tokenizer?")
-        decoded = reference.decode(first)
-        probe = " ".join(text.split())[:60]
-        if probe not in " ".join(decoded.split()):
-            return (f"{rollouts}:{number}: the first prompt does not decode to its row's text with --tokenizer "
-                    f"{reference.name} (row: {probe[:40]!r}; decoded: {decoded[:60]!r}): a dump from another "
-                    "tokenizer?")
+        decoded = " ".join(reference.decode(first).split())
+        if probe not in decoded and not any(t in decoded for t in texts):
+            return (f"{rollouts}:{number}: the first prompt decodes to none of its step's row texts with "
+                    f"--tokenizer {reference.name} (row: {probe[:40]!r}; decoded: {decoded[:60]!r}): a dump "
+                    "from another tokenizer?")
     return None

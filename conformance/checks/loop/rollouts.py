@@ -28,9 +28,7 @@ class RewardIsItsComponents(LoopCheck):
     id = "R1"
 
     def step(self, data: StepData) -> None:
-        for n, r in data.rollouts:
-            if r.error:
-                continue
+        for n, r in data.succeeded():
             where = self.where("rollouts", n)
             if r.reward is None or not math.isfinite(r.reward):
                 self.violation(f"rollout {r.rollout_id} has reward {r.reward!r}: not a finite number", where)
@@ -50,9 +48,7 @@ class EveryRolloutTrainsOrErrs(LoopCheck):
 
     def step(self, data: StepData) -> None:
         check_training = self.settings.batches is not None
-        for n, r in data.rollouts:
-            if r.error:
-                continue
+        for n, r in data.succeeded():
             where = self.where("rollouts", n)
             if not any(c.generation_token_ids for c in r.calls):
                 self.violation(f"rollout {r.rollout_id} has no generated ids in any call and no error: nothing to "
@@ -71,9 +67,7 @@ class ContiguousOrRefused(LoopCheck):
     id = "R3"
 
     def step(self, data: StepData) -> None:
-        for n, r in data.rollouts:
-            if r.error:
-                continue
+        for n, r in data.succeeded():
             built = served_sequence(r.calls)
             if not isinstance(built, Break):
                 continue
@@ -210,9 +204,7 @@ class NoNanTrained(LoopCheck):
     id = "R12"
 
     def step(self, data: StepData) -> None:
-        for n, r in data.rollouts:
-            if r.error:
-                continue
+        for n, r in data.succeeded():
             bad = [(k, i) for k, c in enumerate(r.calls) for i, x in enumerate(c.generation_log_probs) if not finite(x)]
             if not bad:
                 continue

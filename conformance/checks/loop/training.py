@@ -200,10 +200,9 @@ class MismatchWithinBounds(LoopCheck):
         bad = [s for s in self.series if s["token_mult_prob_error"] > MULT_PROB_MAX or s["k3"] > K3_MAX]
         if bad:
             s = bad[0]
-            self.violations = len(bad) - 1
             self.violation(f"trainer and server disagree at {len(bad)} of {len(self.series)} steps; first at step "
                            f"{s['step']}: token_mult_prob_error {s['token_mult_prob_error']:.4f} (max {MULT_PROB_MAX}), "
-                           f"k3 {s['k3']:.2e} (max {K3_MAX:g})", str(self.settings.batches),
+                           f"k3 {s['k3']:.2e} (max {K3_MAX:g})", str(self.settings.batches), count=len(bad),
                            metrics={"series": self.series[:512]})
 
 

@@ -107,7 +107,19 @@ def test_a_dump_from_another_tokenizer_is_named(pytester):
                                           "-p", "no:cacheprovider")
     assert other.ret == 2
     message = _report(pytester)["results"][-1]["message"]
-    assert message.startswith(f"{ROLLOUTS}:1: the first prompt does not decode to its row's text")
+    assert message.startswith(f"{ROLLOUTS}:1: the first prompt decodes to none of its step's row texts")
+    # rows mixed up within a step are R6's finding, not a tokenizer mismatch (first misnamed so, by the loop zoo)
+    lines = [json.loads(x) for x in Path(ROLLOUTS).read_text().splitlines()]
+    step = [r for r in lines if r["step"] == 1]
+    rows = [(r["row"], r["row_index"]) for r in step]
+    for r, (row, index) in zip(step, rows[1:] + rows[:1]):
+        r["row"], r["row_index"] = row, index
+    shifted = pytester.path / "shifted.jsonl"
+    shifted.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    mixed = pytester.runpytest_subprocess("--rollouts", str(shifted), "--tokenizer", str(fixture_path("warm-lookup")),
+                                          "-p", "no:cacheprovider")
+    assert mixed.ret == 1, mixed.stdout.str()[-1500:]
+    assert {r["check_id"] for r in _report(pytester)["results"] if r["outcome"] == "fail"} == {"R6"}
 
 
 def test_the_declared_choices_are_the_checks_own():

@@ -12,6 +12,7 @@ from reference_impl.grpo.config import Config, load
     ("advantage", "ppo", "advantage must be one of grpo, dr_grpo, loo"),
     ("aggregation", "bnpo", "aggregation must be one of token, sequence"),
     ("lr", 0.0, "lr must be > 0"),
+    ("val_every", -1, "val_every must be at least 0"),  # 0: no validation (the loop zoo's rows)
 ])
 def test_out_of_range_values_are_named(field, value, needle):
     with pytest.raises(ValueError, match=needle):

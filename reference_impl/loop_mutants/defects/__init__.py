@@ -1,0 +1,1 @@
+"""One module per loop mutant (see ``reference_impl.loop_mutants``)."""
