@@ -14,11 +14,14 @@ from conformance._process import ServerDidNotStart, ServerProcess, free_port
 MODEL_NAME = "policy"
 
 
-def reference_server(model_dir: Path, engine: str, log: Path, *, max_model_len: int = 1024) -> ServerProcess:
+def reference_server(model_dir: Path, engine: str, log: Path, *, weights_root: Path,
+                     max_model_len: int = 1024) -> ServerProcess:
+    """``weights_root``: the run folder, where the loop writes the weights each refit reloads."""
     port = free_port()
     argv = [sys.executable, "-m", "gym_conformance", "serve", "--model", str(model_dir), "--engine", engine,
             "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
-            "--max-model-len", str(max_model_len), "--tool-parser", "hermes"]
+            "--max-model-len", str(max_model_len), "--tool-parser", "hermes", "--weights-root",
+            str(weights_root.resolve())]
     return ServerProcess(argv, port, log_path=log, own_session=False)
 
 
@@ -30,9 +33,11 @@ def environment_server(task: str, log: Path) -> ServerProcess:
 
 
 def start(stack: ExitStack, model_dir: Path, *, task: str, engine: str, endpoints: int, logs: Path) -> tuple[list[str], str]:
-    """(model endpoint URLs, environment URL); every process stops when ``stack`` closes."""
+    """(model endpoint URLs, environment URL); every process stops when ``stack`` closes. ``logs`` is a folder
+    of the run folder, which the servers may reload weights from."""
     logs.mkdir(parents=True, exist_ok=True)
-    procs = [reference_server(model_dir, engine, logs / f"server-{i}.log") for i in range(endpoints)]
+    procs = [reference_server(model_dir, engine, logs / f"server-{i}.log", weights_root=logs.parent)
+             for i in range(endpoints)]
     env = environment_server(task, logs / "env.log")
     for p in [env, *procs]:
         try:

@@ -45,7 +45,8 @@ def build_app(args: argparse.Namespace):
         services[spec.name] = spec.module.Mutant(
             tokenizer, engine, served_model_name=reference.served_model_name,
             model_path=reference.model_path, policy=reference.policy, reasoning_parser=args.reasoning_parser,
-            tool_parser=args.tool_parser, default_chat_template_kwargs=args.chat_template_kwargs)
+            tool_parser=args.tool_parser, default_chat_template_kwargs=args.chat_template_kwargs,
+            weights_roots=args.weights_root)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -76,7 +77,7 @@ def build_app(args: argparse.Namespace):
                              "base_url": f"/{s.name}/v1"} for s in discover().values()]}
 
     for name, service in services.items():
-        root.mount(f"/{name}", create_app(service, api_key=args.api_key))
+        root.mount(f"/{name}", create_app(service, api_key=args.api_key, max_body_bytes=args.max_body_bytes))
     return root
 
 

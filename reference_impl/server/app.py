@@ -22,8 +22,23 @@ log = logging.getLogger("gym_conformance.server")
 OPEN_PATHS = {"/health"}
 
 
+MAX_BODY_BYTES = 64 * 2**20  # a long Gym history with its token bundles is a few MB
+
+
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+    limit = getattr(request.app.state, "max_body_bytes", MAX_BODY_BYTES)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"the request body is {int(declared)} bytes; this server accepts at most {limit} "
+                            "(--max-body-bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body without a length is cut off at the limit too
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the request body exceeds {limit} bytes, the most this server accepts "
+                                "(--max-body-bytes)")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw:
         raise ApiError(400, "the request body is empty; send a JSON object")
     try:
@@ -51,7 +66,7 @@ class BearerAuth:
         return await self.app(scope, receive, send)
 
 
-def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
+def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """``service.engine.start()`` runs in the app's lifespan, inside the server's event loop."""
 
     @asynccontextmanager
@@ -65,6 +80,7 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
     app = FastAPI(title="gym-conformance reference server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.service = service
+    app.state.max_body_bytes = max_body_bytes
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):

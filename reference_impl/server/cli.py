@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require Authorization: Bearer KEY on every route but /health")
+    p.add_argument("--weights-root", action="append", metavar="DIR",
+                   help="/weights/reload reads only under the model's directory and these (repeatable; default: "
+                        "the working directory and the system temp directory)")
+    p.add_argument("--max-body-bytes", type=int, default=64 * 2**20,
+                   help="largest request body accepted (HTTP 413 beyond it)")
     p.add_argument("--temperature", type=float, help="training sampling profile (pins requests; contract §8.5)")
     p.add_argument("--top-p", type=float, help="training sampling profile; required with --temperature")
     p.add_argument("--val-temperature", type=float, help="optional validation profile")
@@ -122,7 +127,7 @@ def build_service(args):
     try:
         return Service(tokenizer, engine, served_model_name=served, model_path=str(model), policy=policy,
                        reasoning_parser=args.reasoning_parser, tool_parser=args.tool_parser,
-                       default_chat_template_kwargs=args.chat_template_kwargs)
+                       default_chat_template_kwargs=args.chat_template_kwargs, weights_roots=args.weights_root)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
@@ -138,7 +143,7 @@ def run(args) -> int:
 
     from .app import create_app
 
-    app = create_app(service, api_key=args.api_key)
+    app = create_app(service, api_key=args.api_key, max_body_bytes=args.max_body_bytes)
     # One worker: the engine lives in this process; vLLM's own parallelism scales it (issue 3).
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                 timeout_keep_alive=60)

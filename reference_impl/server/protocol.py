@@ -13,6 +13,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Str
 
 TOKEN_FIELDS = ("prompt_token_ids", "generation_token_ids", "generation_log_probs")
 MAX_TOKENS_LIMIT = 2**31 - 1  # anything larger cannot be meant and overflows engine int32 fields
+MAX_MESSAGES = 4096  # a rollout of a few hundred turns is long; thousands more only cost the server render time
 Number = StrictFloat | StrictInt
 
 
@@ -152,7 +153,7 @@ class _Sampling(_Model):
 
 class ChatRequest(_Sampling):
     model: StrictStr | None = None
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     tools: list[Tool] | None = None
     tool_choice: StrictStr | dict[str, Any] | None = None
     parallel_tool_calls: StrictBool | None = None
@@ -188,7 +189,7 @@ class TokenizeRequest(_Model):
     """``/tokenize``: the chat body (contract §4.3), or ``{"prompt": str}`` like vLLM's completion form."""
 
     model: StrictStr | None = None
-    messages: list[Message] | None = Field(default=None, min_length=1)
+    messages: list[Message] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
     prompt: StrictStr | None = None
     tools: list[Tool] | None = None
     chat_template_kwargs: dict[str, Any] | None = None

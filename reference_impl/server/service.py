@@ -35,11 +35,22 @@ def validate(model: type[M], body: Any) -> M:
         raise describe_validation_error(exc) from exc
 
 
+def allowed_weight_roots(model_path: str | Path, roots: list[str | Path] | None) -> list[Path]:
+    """The directories ``/weights/reload`` may read under: the model's own directory, and the configured roots
+    (default: the working directory and the system temp directory, where run folders live)."""
+    import tempfile
+
+    chosen = roots if roots else [Path.cwd(), tempfile.gettempdir()]
+    return [Path(r).resolve() for r in [model_path, *chosen]]
+
+
 class Service:
     def __init__(self, tokenizer, engine: Engine, *, served_model_name: str, model_path: str,
                  policy: SamplingPolicy | None = None, reasoning_parser: str | None = None,
-                 tool_parser: str | None = None, default_chat_template_kwargs: dict | None = None):
+                 tool_parser: str | None = None, default_chat_template_kwargs: dict | None = None,
+                 weights_roots: list[str | Path] | None = None):
         self.tokenizer, self.engine = tokenizer, engine
+        self.weights_roots = allowed_weight_roots(model_path, weights_roots)
         self.served_model_name, self.model_path = served_model_name, model_path
         self.policy = policy or SamplingPolicy()
         self.renderer = ChatRenderer(tokenizer, default_chat_template_kwargs=default_chat_template_kwargs)
@@ -158,7 +169,13 @@ class Service:
     async def reload(self, body: Any) -> dict:
         """Weight sync for the GRPO loop (contract R8): load a directory, reset the prefix cache."""
         req = validate(ReloadRequest, body)
-        if not Path(req.path).is_dir():
+        path = Path(req.path)
+        # resolved (symlinks and "..") before the check: a path may only name a directory under a root
+        if not path.is_absolute() or not any(path.resolve().is_relative_to(root) for root in self.weights_roots):
+            raise ApiError(403, f"path {req.path!r} is not under an allowed weights root: reloads read absolute "
+                                "paths under the model's directory or a --weights-root directory only",
+                           param="path", type="permission_error")
+        if not path.is_dir():
             raise bad_request(f"path {req.path!r} is not a directory", "path")
         try:
             version = await self.engine.reload_weights(req.path)
