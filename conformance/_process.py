@@ -170,6 +170,31 @@ def run_command(argv: list[str], *, cwd: Path | str | None = None, env: dict[str
     return Finished(done.returncode, done.stdout or "", done.stderr or "")
 
 
+class Background:
+    """A command left running, its output (stdout and stderr) written to ``log_path``: ``signal(sig)`` it (what a
+    CI job's timeout or Ctrl-C does), then ``wait()`` for its :class:`Finished` (stdout: the log's text)."""
+
+    def __init__(self, argv: list[str], *, log_path: Path, cwd: Path | str | None = None):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        die = _parent_death_signal if sys.platform.startswith("linux") else None
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> Finished:
+        """The exit code and output; a child still running after ``timeout`` seconds is killed (exit -9)."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        finally:
+            self._log.close()
+        return Finished(code, self.log_path.read_text(errors="replace"))
+
+
 class LineChild:
     """A persistent child that answers each line written to its stdin with one line on its stdout.
 

@@ -27,6 +27,8 @@ class Target:
     refit_url: str | None = None      # R8: POST {"path": rescore_model} here makes the endpoint load those weights
     gym_version: str | None = None    # which NeMo Gym the client reproduces (None: the newest verified)
     reasoning_parser: bool = True     # Gym's uses_reasoning_parser
+    max_response_bytes: int = 16 * 2**20
+    deadline: float | None = None     # time.monotonic() after which nothing is sent (the run's bound)
 
 
 class Context:
@@ -38,7 +40,8 @@ class Context:
         self.client = client or GymClient(target.endpoint, model=target.model, api_key=target.api_key,
                                           timeout=target.timeout, retry_budget_s=target.timeout,
                                           chat_template_kwargs=target.chat_template_kwargs,
-                                          gym_version=target.gym_version, reasoning_parser=target.reasoning_parser)
+                                          gym_version=target.gym_version, reasoning_parser=target.reasoning_parser,
+                                          max_response_bytes=target.max_response_bytes, deadline=target.deadline)
         self._reference = reference
         self._cache: dict[str, Any] = {}
         self.hypothesis_seed: int | None = None  # --hypothesis-seed, so CI runs can vary it

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import Awaitable, Callable
 
-from ..core import CATALOGUE, EndpointError
+from ..core import CATALOGUE, CheckFailure, EndpointError, EndpointStopped
 from ._context import CheckContext, Context
 
 CheckFn = Callable[[CheckContext], Awaitable[None]]
@@ -34,10 +34,26 @@ async def arun_check(ctx: Context, check_id: str, variant: str | None = None) ->
     for name, fn in CHECKS[check_id]:
         if variant is not None and name != variant:
             continue
+        client = ctx.client
+        asked = client.stats.attempts
         try:
             await fn(bound)
+        except EndpointStopped:
+            raise  # not this check's finding: the run stopped driving the endpoint (graded error, exit 2)
         except EndpointError as exc:
+            _stopped(client, asked)
             raise bound.endpoint_failure(exc) from None
+        except CheckFailure:
+            _stopped(client, asked)
+            raise
+        _stopped(client, asked)
+
+
+def _stopped(client, asked: int) -> None:
+    """A check that asked the endpoint for something after the client stopped driving it has no verdict of its
+    own, whatever it made of the refusal (several checks accept an error as a right answer): an error, naming why."""
+    if client.stopped is not None and client.stats.attempts > asked:
+        raise EndpointStopped(f"{client.api}: {client.stopped}") from None
 
 
 def run_check(ctx: Context, check_id: str, variant: str | None = None) -> None:

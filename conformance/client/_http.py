@@ -4,7 +4,12 @@ What it copies from Gym (contract §2-§5): forced training fields and ``n=1``; 
 429/502/503/504/520 retried as rate limiting, 500 retried up to ``max_tries``, 0.5 s apart; a 400 whose body
 says "context length"/"max_tokens" becomes an incomplete call with no tokens; ``/tokenize`` at the server root
 for the fallback source. What it adds for a harness: a retry budget (Gym retries rate limits forever), one-line
-:class:`EndpointError` causes instead of tracebacks, and the time spent awaiting the server.
+:class:`EndpointError` causes instead of tracebacks, and the time spent awaiting the server. And what a CI job
+needs from a half-broken endpoint: every request ends within ``timeout`` whole (an endpoint that hangs after its
+headers or drips bytes too), a response larger than ``max_response_bytes`` is refused, and after
+``breaker_threshold`` consecutive requests that got no usable answer (timeouts, resets, refused connections,
+retries exhausted, oversized bodies) the client stops driving the endpoint: every later request raises
+:class:`EndpointStopped` at once, naming the cause, as it does once the run's ``deadline`` has passed.
 """
 from __future__ import annotations
 
@@ -17,11 +22,13 @@ from typing import Any
 
 import httpx
 
-from ..core import EndpointError
+from ..core import EndpointError, EndpointStopped
 from ._extract import Bundle, Sources, TokenMetadataError, choose, read_sources
 from ._gym import gym_profile
 
 RATE_LIMIT_STATUSES = {429, 502, 503, 504, 520}
+MAX_RESPONSE_BYTES = 16 * 2**20  # a 32k-token answer with its ids and log probs is about 1 MB
+BREAKER_THRESHOLD = 3            # consecutive requests without a usable answer before the client stops
 OVERFLOW_MARKERS = ("context length", "max_tokens")
 
 
@@ -82,6 +89,7 @@ class ChatCall:
 
 @dataclass
 class Stats:
+    attempts: int = 0      # requests asked for, sent or not (a stopped client sends none)
     requests: int = 0
     retries: int = 0
     server_s: float = 0.0  # wall time spent awaiting responses
@@ -100,7 +108,8 @@ class GymClient:
                  timeout: float = 60.0, concurrency: int = 8, max_tries: int = 3, retry_budget_s: float = 20.0,
                  retry_pause_s: float = 0.5, transport: httpx.AsyncBaseTransport | None = None,
                  chat_template_kwargs: dict | None = None, gym_version: str | None = None,
-                 reasoning_parser: bool = True) -> None:
+                 reasoning_parser: bool = True, max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 breaker_threshold: int = BREAKER_THRESHOLD, deadline: float | None = None) -> None:
         self.api, self.root = split_base(endpoint)
         # which Gym this client is (docs/gym-versions.md) and Gym's uses_reasoning_parser, which must match the
         # endpoint's reasoning-parser setting (contract §3.4)
@@ -110,6 +119,10 @@ class GymClient:
         self.model, self.api_key = model, api_key
         self.max_tries, self.retry_budget_s, self.retry_pause_s = max_tries, retry_budget_s, retry_pause_s
         self.timeout = timeout
+        self.max_response_bytes, self.breaker_threshold = max_response_bytes, breaker_threshold
+        self.deadline = deadline            # time.monotonic() after which no request is sent (the run's bound)
+        self.failures_in_a_row = 0
+        self.stopped: str | None = None     # why the client stopped driving the endpoint, once it has
         self._sem = asyncio.Semaphore(concurrency)
         # certificates are loaded only for https: building a verifying SSL context costs ~25 ms per client
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=self.api.startswith("https:"),
@@ -131,20 +144,49 @@ class GymClient:
     # -- transport with Gym's retry rules -------------------------------------------------------------
     async def request(self, method: str, url: str, body: Any = None) -> httpx.Response:
         """Send with Gym's retries; raise :class:`EndpointError` naming the cause when nothing usable came back."""
+        self.stats.attempts += 1
+        self._check_running(method, url, body)
+        try:
+            resp = await self._request(method, url, body)
+        except EndpointStopped:
+            raise
+        except EndpointError as exc:
+            if exc.status is None or exc.status >= 500 or exc.status in RATE_LIMIT_STATUSES:
+                self._failed(str(exc))  # no usable answer: counts towards stopping
+            raise
+        self.failures_in_a_row = 0
+        return resp
+
+    def _check_running(self, method: str, url: str, body: Any) -> None:
+        if self.stopped is None and self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped = "the run's deadline (--conformance-deadline) passed"
+        if self.stopped is not None:
+            raise EndpointStopped(f"{method} {url}: not sent: {self.stopped}", request=body, url=url)
+
+    def _failed(self, cause: str) -> None:
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= self.breaker_threshold and self.stopped is None:
+            self.stopped = (f"the endpoint stopped answering ({self.failures_in_a_row} requests in a row got no "
+                            f"usable answer; the last: {cause})")
+
+    async def _request(self, method: str, url: str, body: Any) -> httpx.Response:
         start, tries = time.monotonic(), 0
         while True:
             tries += 1
+            self._check_running(method, url, body)
             try:
                 async with self._sem:
                     t0 = time.perf_counter()
-                    try:
-                        resp = await self._http.request(method, url, json=body)
+                    try:  # the whole exchange within the timeout: headers, then every byte of the body
+                        resp = await asyncio.wait_for(self._send(method, url, body), self.timeout)
                     finally:
                         self.stats.server_s += time.perf_counter() - t0
                         self.stats.requests += 1
+            except EndpointError:
+                raise
             except Exception as exc:  # noqa: BLE001 - transport errors (httpx or raw httpcore) become one cause
-                if isinstance(exc, httpx.TimeoutException) or "Timeout" in type(exc).__name__:
-                    raise EndpointError(f"{method} {url}: no response within {self.timeout:g}s (timeout)",
+                if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)) or "Timeout" in type(exc).__name__:
+                    raise EndpointError(f"{method} {url}: no complete response within {self.timeout:g}s (timeout)",
                                         request=body, url=url) from None
                 raise EndpointError(f"{method} {url}: cannot connect ({type(exc).__name__}: {exc})",
                                     request=body, url=url) from None
@@ -158,6 +200,28 @@ class GymClient:
                 return resp
             self.stats.retries += 1
             await asyncio.sleep(self.retry_pause_s)
+
+    async def _send(self, method: str, url: str, body: Any) -> httpx.Response:
+        """One exchange, the body read with a size cap (a 50 MB answer is refused at the cap, not buffered)."""
+        limit = self.max_response_bytes
+        async with self._http.stream(method, url, json=body) as resp:
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise EndpointError(f"{method} {url}: HTTP {resp.status_code} announces a {int(declared)}-byte body; "
+                                    f"the most the harness reads is {limit} (--conformance-max-response-bytes)",
+                                    request=body, status=None, url=url)
+            chunks, size = [], 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise EndpointError(f"{method} {url}: HTTP {resp.status_code} body exceeds {limit} bytes, the "
+                                        "most the harness reads (--conformance-max-response-bytes)",
+                                        request=body, status=None, url=url)
+                chunks.append(chunk)
+        # the bytes are decoded already: the copy must not announce an encoding or a length of its own
+        headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding",
+                                                                                      "content-length")]
+        return httpx.Response(resp.status_code, headers=headers, content=b"".join(chunks), request=resp.request)
 
     async def post_json(self, url: str, body: Any) -> tuple[int, Any]:
         """POST and decode JSON; a body that is not JSON is an :class:`EndpointError`, whatever the status."""

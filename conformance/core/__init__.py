@@ -3,13 +3,13 @@
 Imports nothing else from ``conformance`` (dependency rule: core <- client/checks <- plugin, cli).
 """
 from ._catalogue import CATALOGUE, INFO, MUST, SHOULD, CheckSpec, spec
-from ._failures import CheckFailure, CheckInfo, CheckSkipped, ClientFinding, ContextOverflow, EndpointError, Evidence, TokenDiff
+from ._failures import CheckFailure, CheckInfo, CheckSkipped, ClientFinding, ContextOverflow, EndpointError, EndpointStopped, Evidence, TokenDiff
 from ._metrics import log_softmax, logprob_metrics
 from ._splice import SpliceError, splice
 from ._tokendiff import describe_divergence, first_difference, prefix_difference, token_diff
 
 __all__ = [
     "CATALOGUE", "INFO", "MUST", "SHOULD", "CheckSpec", "spec", "CheckFailure", "CheckInfo", "CheckSkipped", "ClientFinding",
-    "ContextOverflow", "EndpointError", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
+    "ContextOverflow", "EndpointError", "EndpointStopped", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
     "describe_divergence", "first_difference", "prefix_difference", "token_diff",
 ]

@@ -92,5 +92,10 @@ class EndpointError(Exception):
         return self.status is not None and 400 <= self.status < 500
 
 
+class EndpointStopped(EndpointError):
+    """The run stopped driving this endpoint (it stopped answering, or the run's deadline passed): the checks
+    still to come end as errors naming the cause, not as failures of what they check, and the run exits 2."""
+
+
 class ContextOverflow(EndpointError):
     """The endpoint answered Gym's context-overflow 400 (contract §5): the conversation does not fit."""

@@ -52,6 +52,7 @@ class _Session:
         self.is_worker = hasattr(config, "workerinput")
         self.started, self.t0 = "", 0.0
         self.aborted: str | None = None  # why the run could not run, for the report's one "error" result
+        self.interrupted: str | None = None  # SIGTERM / SIGINT: the report is still written, marked so
         self.results: list[Any] = []
         self.contexts: dict[str, Any] = {}
         self.loop_outcomes: dict[str, Any] | None = None  # the loop checks' verdicts, from one pass at start
@@ -68,13 +69,18 @@ class _Session:
             ctx = Context(Target(endpoint, model=s.model, api_key=s.api_key, tokenizer=s.tokenizer,
                                  strict=s.strict, timeout=s.timeout, rescore_model=s.rescore_model,
                                  refit_url=s.refit_url, gym_version=s.gym_version,
-                                 reasoning_parser=s.reasoning_parser,
+                                 reasoning_parser=s.reasoning_parser, max_response_bytes=s.max_response_bytes,
+                                 deadline=(self.t0 or time.monotonic()) + s.deadline if s.deadline else None,
                                  chat_template_kwargs=dict(s.chat_template_kwargs)), self.runner)
             ctx.hypothesis_seed = s.hypothesis_seed
             self.contexts[endpoint] = ctx
         return self.contexts[endpoint]
 
     def close(self) -> None:
+        import signal
+        for sig, handler in getattr(self, "_previous_handlers", {}).items():
+            signal.signal(sig, handler)  # an in-process pytest run (pytester) leaves the host's handlers as they were
+        self._previous_handlers = {}
         for ctx in self.contexts.values():
             self.runner.run(ctx.aclose())  # also ends the reference tokenizer's gc freeze
         if self.runner is not None:
@@ -119,6 +125,20 @@ class _Session:
                 self.loop_outcomes.update(judge_curves(s.metrics, s.benchmark))
         except ValueError as exc:  # DumpError (a file) or an unknown benchmark: one line, exit 2
             self.abort(str(exc))
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """SIGTERM (a CI job's timeout) ends the run as Ctrl-C does: pytest unwinds, the report is written."""
+        import signal
+        self.interrupted = signal.Signals(signum).name
+        raise KeyboardInterrupt(self.interrupted)
+
+    def catch_signals(self) -> None:
+        """From configuration on (before collection), SIGTERM and SIGINT end the run with its report."""
+        import signal
+        import threading
+        if not self.is_worker and threading.current_thread() is threading.main_thread():
+            self._previous_handlers = {sig: signal.signal(sig, self._on_signal)
+                                       for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started, self.t0 = _now(), time.monotonic()
@@ -233,6 +253,7 @@ def pytest_configure(config: pytest.Config) -> None:
         hypothesis_settings.load_profile("ci")  # bounded and deterministic unless the user picked a profile
         state.profile = "ci"
     config.pluginmanager.register(state, _grading.SESSION)
+    state.catch_signals()
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
     suites = [str(path) for path, wanted in ((SUITE, settings.endpoints),
                                              (LOOP_SUITE, settings.rollouts or settings.metrics)) if wanted]

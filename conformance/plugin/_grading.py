@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ..core import CATALOGUE, INFO, MUST, CheckFailure
+from ..core import CATALOGUE, INFO, MUST, CheckFailure, EndpointStopped
 
 
 SESSION = "gym-conformance-session"  # the run's state: the plugin registers it under this name in pytest_configure
@@ -81,6 +81,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.wasxfail = f"non-strict ({exc.tier}): {exc.check_id} {exc.verdict}"
         else:
             result["outcome"] = "fail"
+    elif isinstance(exc, EndpointStopped):  # the run stopped driving the endpoint: an error naming why, one line
+        result.update(outcome="error", message=str(exc))
+        report.longrepr = f"{spec.id} not judged: {exc}"
     else:  # a harness error or a failing fixture: reported as such, graded "error"
         result.update(outcome="error", message=f"{type(exc).__name__}: {exc}" if exc else str(report.longrepr)[:500])
     report.conformance = result
@@ -92,10 +95,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if state is None:
         return
+    stopped = next((ctx.client.stopped for ctx in state.contexts.values() if ctx.client.stopped), None)
     state.close()
+    if stopped and session.exitstatus in (0, 1):
+        session.exitstatus = 2  # could not run to the end: the 0/1/2 rule's "could not run"
     if state.is_worker:
         return
-    write_report(state, state.aborted or ("the run was interrupted (exit status 2)" if exitstatus == 2 else None))
+    interrupted = state.interrupted or (exitstatus == 2 and not stopped)
+    write_report(state, state.aborted or (f"the run was interrupted ({state.interrupted or 'exit status 2'})"
+                                          if interrupted else None) or (f"stopped: {stopped}" if stopped else None))
 
 
 def write_report(state, aborted: str | None = None) -> None:

@@ -105,6 +105,16 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
+def _bytes(value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError(f"must be a positive number of bytes, got {value!r}")
+    return n
+
+
 def _local_model(value: str) -> str:
     if not (Path(value) / "config.json").is_file():
         raise ValueError(f"{value!r} is not a local model directory (no config.json)")
@@ -192,6 +202,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "--conformance-timeout", "per-request timeout, also the retry budget for 429/5xx",
            kind="float", ini="conformance_timeout", default=60.0, default_help="60", metavar="SECONDS",
            parse=_seconds),
+    Option("deadline", "--conformance-deadline", "bound on the whole run: no request is sent after it, the checks "
+           "still to come end as errors and the run exits 2 with its report", kind="float",
+           ini="conformance_deadline", default_help="none", metavar="SECONDS", parse=_seconds),
+    Option("max_response_bytes", "--conformance-max-response-bytes", "largest response body read; a larger one is "
+           "refused (counted as no answer)", kind="int", ini="conformance_max_response_bytes",
+           default=16 * 2**20, default_help="16 MiB", metavar="BYTES", parse=_bytes),
     Option("chat_template_kwargs", "--chat-template-kwargs",
            'chat_template_kwargs sent on every call, e.g. \'{"enable_thinking": false}\'',
            ini="conformance_chat_template_kwargs", default={}, default_help="{}", metavar="JSON",
@@ -236,6 +252,8 @@ class Settings:
     report_dir: Path = Path("reports")
     checks: tuple[str, ...] = ()
     timeout: float = 60.0
+    deadline: float | None = None
+    max_response_bytes: int = 16 * 2**20
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     gym_version: str | None = None
     reasoning_parser: bool = True

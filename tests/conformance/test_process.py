@@ -1,6 +1,7 @@
 """Child servers are never left behind: a start that fails or is interrupted stops the process it spawned.
 Commands run to completion report their exit code and output; a line child answers line by line."""
 import sys
+import time
 
 import pytest
 
@@ -113,3 +114,18 @@ def test_a_parent_killed_with_sigkill_takes_its_servers_and_commands_with_it(tmp
             os.kill(pid, signal.SIGKILL)
     assert not _alive(server), "the server outlived its SIGKILLed parent"
     assert not _alive(command), "the command outlived its SIGKILLed parent"
+
+
+def test_a_background_command_can_be_signalled_and_its_output_read(tmp_path):
+    import signal
+
+    from conformance._process import Background
+
+    child = Background([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                       log_path=tmp_path / "log")
+    deadline = time.monotonic() + 30
+    while "up" not in (tmp_path / "log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.signal(signal.SIGTERM)
+    done = child.wait(timeout=10)
+    assert done.returncode == -signal.SIGTERM and done.stdout == "up\n"

@@ -7,7 +7,7 @@ import conformance.core
 def test_core_api():
     assert sorted(conformance.core.__all__) == sorted([
         "CATALOGUE", "INFO", "MUST", "SHOULD", "CheckSpec", "spec", "CheckFailure", "CheckInfo", "CheckSkipped",
-        "ClientFinding", "ContextOverflow", "EndpointError", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
+        "ClientFinding", "ContextOverflow", "EndpointError", "EndpointStopped", "Evidence", "TokenDiff", "log_softmax", "logprob_metrics", "SpliceError", "splice",
         "describe_divergence", "first_difference", "prefix_difference", "token_diff"])
 
 

@@ -144,7 +144,9 @@ def test_the_readme_options_keep_their_flags_and_ini_keys():
         "--tokenizer": "conformance_tokenizer", "--rescore-model": "conformance_rescore_model",
         "--refit-url": "conformance_refit_url", "--conformance-strict": "conformance_strict",
         "--conformance-report": "conformance_report", "--check": "conformance_checks",
-        "--conformance-timeout": "conformance_timeout", "--chat-template-kwargs": "conformance_chat_template_kwargs",
+        "--conformance-timeout": "conformance_timeout", "--conformance-deadline": "conformance_deadline",
+        "--conformance-max-response-bytes": "conformance_max_response_bytes",
+        "--chat-template-kwargs": "conformance_chat_template_kwargs",
         "--gym-version": "conformance_gym_version", "--gym-reasoning-parser": "conformance_gym_reasoning_parser",
         "--hypothesis-profile": None, "--hypothesis-seed": None, "-k": None, "-n": None, "-v": None}
     assert _actions(_run_parser())["--strict"].dest == "conformance_strict"
@@ -155,7 +157,8 @@ SAMPLES = {"--endpoint": URL, "--rollouts": "/r.jsonl", "--train-batches": "/b.j
            "--benchmark": "arith", "--loop-advantage": "loo",
            "--loop-truncation": "drop", "--model": "tiny", "--api-key": "secret", "--tokenizer": "/t", "--rescore-model": "/w",
            "--refit-url": "http://e/reload", "--conformance-report": "out", "--check": "M3",
-           "--conformance-timeout": "7.5", "--chat-template-kwargs": "{}", "--gym-version": "0.4.0",
+           "--conformance-timeout": "7.5", "--conformance-deadline": "90", "--conformance-max-response-bytes": "4096",
+           "--chat-template-kwargs": "{}", "--gym-version": "0.4.0",
            "--gym-reasoning-parser": "off", "--hypothesis-profile": "deep", "--hypothesis-seed": "3",
            "-k": "E3", "-n": "2"}
 
