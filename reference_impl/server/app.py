@@ -78,7 +78,18 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             await service.engine.close()
 
     app = FastAPI(title="gym-conformance reference server", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url="/openapi.json")
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            from .openapi import describe
+
+            app.openapi_schema = describe(get_openapi(title=app.title, version="1", routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.state.service = service
     app.state.max_body_bytes = max_body_bytes
 

@@ -139,6 +139,8 @@ class Service:
         else:
             prompt = list(req.prompt)
             check_vocab(prompt, self.engine.vocab_size, "prompt")
+        if not prompt:  # found by the fuzz: an empty prompt reached the engine (HTTP 500)
+            raise bad_request("prompt is empty: there is nothing to complete or score", "prompt")
         rescoring = req.max_tokens == 0
         if rescoring and not req.echo and req.prompt_logprobs is None:
             raise bad_request("max_tokens: 0 is only meaningful with echo or prompt_logprobs", "max_tokens")
