@@ -87,6 +87,27 @@ def compare(matrix: Matrix, expectations: dict[str, Any], messages: dict[str, di
     return problems
 
 
+def collect(names: list[str], codes: dict[str, int], out: Path, *, label: str, row_label: str = "endpoint"):
+    """(reports, failing messages, matrix) of the rows' ``report.json`` under ``out``; writes matrix.json and
+    matrix.md. ``messages[row][check_id]`` is a failure's message + verdict, what a ``cause`` is matched with;
+    a row without a usable report is named on stdout and left out."""
+    reports, messages = {}, {}
+    for name in names:
+        try:
+            report = load(out / name / "report.json")
+        except (OSError, ReportError) as exc:
+            print(f"{label}: {name}: no usable report (suite exit {codes.get(name)}): {exc}; see "
+                  f"{out / (name + '.log')}")
+            continue
+        reports[name] = report
+        messages[name] = {r.check_id: f"{r.message or ''} {r.evidence.verdict if r.evidence else ''}"
+                          for r in report.results if r.outcome == "fail"}
+    matrix = build_matrix(reports)
+    (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
+    (out / "matrix.md").write_text(render_matrix_markdown(matrix, row_label=row_label) + "\n")
+    return reports, messages, matrix
+
+
 def uncovered(expectations: dict[str, Any], catalogue: set[str]) -> list[str]:
     """Catalogue ids that no mutant is expected to kill and that the table does not justify either."""
     killed = {c for row in expectations["mutants"].values() for c in row["must_fail"]}
@@ -171,19 +192,7 @@ def run(args: argparse.Namespace) -> int:
     except ServerDidNotStart as exc:
         print(f"gym-conformance selftest: error: the mutant zoo did not start: {exc}", file=sys.stderr)
         return 2
-    reports, messages = {}, {}
-    for name in names:
-        try:
-            report = load(out / name / "report.json")
-        except (OSError, ReportError) as exc:
-            print(f"selftest: {name}: no usable report (suite exit {codes[name]}): {exc}; see {out / (name + '.log')}")
-            continue
-        reports[name] = report
-        messages[name] = {r.check_id: f"{r.message or ''} {r.evidence.verdict if r.evidence else ''}"
-                          for r in report.results if r.outcome == "fail"}
-    matrix = build_matrix(reports)
-    (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
-    (out / "matrix.md").write_text(render_matrix_markdown(matrix) + "\n")
+    reports, messages, matrix = collect(names, codes, out, label="selftest")
     problems = compare(matrix, expectations, messages)
     problems += [f"{n}: no report" for n in names if n not in reports]
     if not args.only:

@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conformance._process import run_command
-from conformance.report import ReportError, load
-from conformance.report.matrix import build_matrix, render_matrix_markdown
 
 EXPECTATIONS = Path(__file__).resolve().parents[1] / "reference_impl" / "loop_mutants" / "expectations.json"
 TASKS = ("lookup", "arith")
@@ -61,7 +59,7 @@ def _judge(name: str, task: str, out: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gym_conformance.selftest import compare, uncovered
+    from gym_conformance.selftest import collect, compare, uncovered
     from reference_impl.loop_mutants import reference_name, rows
 
     def fail(message: str) -> int:
@@ -94,20 +92,7 @@ def run(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             codes.update(zip(names, pool.map(lambda n, t=task: _judge(n, t, out), names)))
     names = [n for names in plan.values() for n in names]
-    reports, messages = {}, {}
-    for name in names:
-        try:
-            report = load(out / name / "report.json")
-        except (OSError, ReportError) as exc:
-            print(f"selftest --loop: {name}: no usable report (suite exit {codes[name]}): {exc}; see "
-                  f"{out / (name + '.log')}")
-            continue
-        reports[name] = report
-        messages[name] = {r.check_id: f"{r.message or ''} {r.evidence.verdict if r.evidence else ''}"
-                          for r in report.results if r.outcome == "fail"}
-    matrix = build_matrix(reports)
-    (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
-    (out / "matrix.md").write_text(render_matrix_markdown(matrix, row_label="loop row") + "\n")
+    reports, messages, matrix = collect(names, codes, out, label="selftest --loop", row_label="loop row")
     references = {reference_name(task) for task in TASKS}
     if reports:  # the HTML report: the first reference's report with the whole matrix as a section
         from conformance.report.html import write_html
@@ -122,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         problems += [f"{c}: killed by no loop mutant and not justified in unkilled_checks"
                      for c in uncovered(expectations, set(LOOP_CHECKS) | set(CURVE_CHECKS))]
     if not quiet:
-        print(render_matrix_markdown(matrix, row_label="loop row"))
+        print((out / "matrix.md").read_text())
     for line in problems:
         print(f"selftest --loop: MISMATCH {line}")
     verdict = "matrix matches the expectation table" if not problems else f"{len(problems)} mismatches"

@@ -1,6 +1,7 @@
 """A rollout whose history drifted becomes a silent zero-reward dummy sample (fully masked) in the batch."""
 from reference_impl.grpo.sequences import TrainSequence
 from reference_impl.loop_mutants._drift import agent_without_bundles
+from reference_impl.loop_mutants._edits import after_rollouts
 
 KILLED_BY = "R3"
 TASK = "lookup"
@@ -8,7 +9,7 @@ TASK = "lookup"
 
 def patches(run):
     loop = run.loop
-    original_build, original_rollouts = loop.build_sequence, loop.run_rollouts
+    original_build = loop.build_sequence
 
     def broken(calls) -> bool:
         try:
@@ -17,12 +18,10 @@ def patches(run):
             return True
         return False
 
-    async def run_rollouts(agents, jobs, **kw):
-        done = await original_rollouts(agents, jobs, **kw)
+    def zero(done):
         for r in done:
             if not r.error and broken(r.calls):
                 r.reward, r.components = 0.0, {k: 0.0 for k in r.components}  # "failed": reward 0, no flag
-        return done
 
     def build_sequence(calls):
         try:
@@ -32,4 +31,5 @@ def patches(run):
             ids = last.prompt_ids + last.generation_ids
             return TrainSequence(ids, [0] * len(ids), [0.0] * len(ids))
 
-    return {"Agent": agent_without_bundles(loop), "run_rollouts": run_rollouts, "build_sequence": build_sequence}
+    return {"Agent": agent_without_bundles(loop), "run_rollouts": after_rollouts(loop, zero),
+            "build_sequence": build_sequence}

@@ -5,20 +5,20 @@ arrives); the bug is the trainer's: the sample goes into the batch instead of be
 """
 import math
 
+from reference_impl.loop_mutants._edits import after_rollouts
+
 KILLED_BY = "R12"
 TASK = "lookup"
 
 
 def patches(run):
     loop = run.loop
-    original_rollouts, original_step = loop.run_rollouts, loop.train_step
+    original_step = loop.train_step
 
-    async def run_rollouts(agents, jobs, **kw):
-        done = await original_rollouts(agents, jobs, **kw)
+    def poison(done):
         hit = next((r for r in done if not r.error and r.calls and len(r.calls[0].logprobs) > 2), None)
         if hit is not None:
             hit.calls[0].logprobs[2] = float("nan")
-        return done
 
     def train_step(model, optimizer, seqs, advantages, cfg, world, **kw):
         # the loss sees 0.0 where the served value was NaN (a nan_to_num in the loss); the dump keeps what
@@ -32,4 +32,4 @@ def patches(run):
             for s, old in zip(seqs, saved):
                 s.old_logprobs = old
 
-    return {"run_rollouts": run_rollouts, "has_nan": lambda seq: False, "train_step": train_step}
+    return {"run_rollouts": after_rollouts(loop, poison), "has_nan": lambda seq: False, "train_step": train_step}
