@@ -12,7 +12,7 @@ the same linear warm-up and gradient clip, one update per batch.
 What differs is the architecture: the reference loop samples through the reference server (vLLM engine, on-policy
 correction, Gym-like HTTP rollouts against the environment server) and refits it every step; TRL samples
 in-process with ``model.generate`` and computes the reward in-process. Validation is the same for both: the 64
-validation rows, one sample each at the training sampling, scored by the same verifier (the reference through
+validation rows, ``val_samples`` samples each at the training sampling, scored by the same verifier (the reference through
 its environment server, TRL's by calling the verifier). Seconds per step exclude validation.
 
 Writes ``result.json`` and ``curves.png`` under ``--out`` and prints the README table.
@@ -83,15 +83,16 @@ def run_trl(cfg: Config, work: Path) -> dict:
             self.val, self.step_s, self._t = {}, [], 0.0
 
         def validate(self, step: int, net) -> None:
+            rows = [r for r in val_rows for _ in range(cfg.val_samples)]
             texts = [tokenizer.apply_chat_template(chat_messages(r["responses_create_params"]["input"]),
-                                                   add_generation_prompt=True, tokenize=False) for r in val_rows]
+                                                   add_generation_prompt=True, tokenize=False) for r in rows]
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             torch.manual_seed(cfg.seed * 1000 + step)
             with torch.no_grad():
                 out = net.generate(**batch, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
                                    max_new_tokens=cfg.max_tokens, pad_token_id=tokenizer.pad_token_id)
             answers = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-            self.val[step] = statistics.mean(_reward(a, r["expected_answer"]) for a, r in zip(answers, val_rows))
+            self.val[step] = statistics.mean(_reward(a, r["expected_answer"]) for a, r in zip(answers, rows))
 
         def on_train_begin(self, args, state, control, model=None, **kw):
             self.validate(0, model)

@@ -56,7 +56,9 @@ class ServerProcess:
         # The kernel signals when the *thread* that started the server ends: start servers from a thread that
         # outlives them (the main thread everywhere here).
         self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
-        self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+        # offline always; the KV-cache size only by default (a user's VLLM_CPU_KVCACHE_SPACE was overridden)
+        kv = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE") or OFFLINE_ENV["VLLM_CPU_KVCACHE_SPACE"]}
+        self.env = {**os.environ, **OFFLINE_ENV, **kv, **(env or {})}
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="gym-conformance-server-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
         self.own_session = own_session

@@ -124,14 +124,39 @@ def search_profile(name: str, expectations: dict[str, Any], profile: str) -> str
     return "quick"
 
 
-def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str) -> int:
+LOAD_SESSIONS = 16  # R10 in the zoo: enough concurrency to overflow a queue of 8 and to race a shared buffer
+LOAD_SECONDS = 4    # ... kept up this long: one round of 16 short rollouts can drain a queue of 8 within Gym's 0.5 s
+                    # retry pause, and an overflow then goes unseen
+
+
+def _run_suite(name: str, url: str, tokenizer: Path, out: Path, profile: str, *, weights: Path | None = None,
+               extra: tuple[str, ...] = ()) -> int:
+    """One ``pytest --endpoint`` child against a mount; ``weights``: what R8 and R10's refit load (default: the
+    served fixture itself)."""
     with tempfile.TemporaryDirectory(prefix="gym-conformance-selftest-") as empty:
         cmd = [sys.executable, "-m", "pytest", "--endpoint", f"{url}/{name}/v1", "--model", "tiny",
-               "--tokenizer", str(tokenizer), "--rescore-model", str(tokenizer),
+               "--tokenizer", str(tokenizer), "--rescore-model", str(weights or tokenizer),
                "--refit-url", f"{url}/{name}/weights/reload",
                "--conformance-report", str(out / name), "--conformance-strict",
-               "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header"]
+               "--hypothesis-profile", profile, "-p", "no:cacheprovider", "-q", "--no-header", *extra]
         return run_command(cmd, cwd=empty, log_path=out / f"{name}.log").returncode
+
+
+def _load_args(sessions: int = LOAD_SESSIONS) -> tuple[str, ...]:
+    return ("--load", str(sessions), "--load-threshold", str(sessions), "--load-duration", str(LOAD_SECONDS))
+
+
+def _run_load_rows(names: list[str], url: str, tokenizer: Path, out: Path, other_weights: Path) -> dict[str, int]:
+    """The mutants only load shows (expectations ``load``), one at a time after the others: R10 alone, refitting the
+    shared engine to ``other_weights`` halfway through, then back to the fixture's weights for whatever comes next."""
+    codes = {}
+    for name in names:
+        try:
+            codes[name] = _run_suite(name, url, tokenizer, out, "quick", weights=other_weights,
+                                     extra=("--check", "R10", *_load_args()))
+        finally:
+            httpx.post(f"{url}/{REFERENCE}/weights/reload", json={"path": str(tokenizer)}, timeout=300)
+    return codes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,8 +187,12 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = fixture_path("tiny-chatml")
     port = free_port()
+    from reference_impl.mutants.defects.stale_weights import previous_checkpoint
+
+    other_weights = previous_checkpoint(tokenizer)  # the load rows' refit target: weights the fixture's are not
     host = [sys.executable, "-m", "reference_impl.mutants", "--engine", args.engine, "--port", str(port),
-            "--served-model-name", "tiny", "--reasoning-parser", "qwen3", "--tool-parser", "hermes"]
+            "--served-model-name", "tiny", "--reasoning-parser", "qwen3", "--tool-parser", "hermes",
+            "--weights-root", str(other_weights.parent)]
     start = time.monotonic()
     try:
         with contextlib.ExitStack() as stack:
@@ -177,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"gym-conformance selftest: error: unknown mutant {sorted(unknown)[0]!r}", file=sys.stderr)
                 return 2
             names = [n for n in names if not args.only or n in args.only]
+            load_rows = [n for n in names if expectations["mutants"].get(n, {}).get("load")]
             if not quiet:
                 print(f"selftest: zoo up in {time.monotonic() - start:.0f}s; running the suite on {len(names)} "
                       "endpoints", flush=True)
@@ -184,11 +214,17 @@ def run(args: argparse.Namespace) -> int:
                 def one(name: str) -> int:
                     progress.started(name)
                     code = _run_suite(name, zoo.url, tokenizer, out,
-                                      search_profile(name, expectations, args.hypothesis_profile))
+                                      search_profile(name, expectations, args.hypothesis_profile),
+                                      extra=_load_args() if name == REFERENCE else ())
                     progress.finished(name, code)
                     return code
                 with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-                    codes = dict(zip(names, pool.map(one, names)))
+                    rows = [n for n in names if n not in load_rows]
+                    codes = dict(zip(rows, pool.map(one, rows)))
+                for name in load_rows:
+                    progress.started(name)
+                    codes.update(_run_load_rows([name], zoo.url, tokenizer, out, other_weights))
+                    progress.finished(name, codes[name])
     except ServerDidNotStart as exc:
         print(f"gym-conformance selftest: error: the mutant zoo did not start: {exc}", file=sys.stderr)
         return 2

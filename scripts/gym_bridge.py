@@ -15,6 +15,9 @@ Two modes:
             Gym would have sent upstream is captured. Answer: ``{"body": ..., "tokenize_body": ...,
             "response": ...}`` or ``{"error": "..."}``.
 
+            ``{"affinity": {"base_urls": [...], "session_ids": [...]}}`` answers with the endpoint index Gym's
+            model server sends each session to: ``{"endpoints": [...]}``.
+
             ``{"contiguity": [...output items...]}`` answers with Gym's own contiguity rule
             (0.7.0 and later: ``assert_prefix_contiguity``): ``{"contiguous": bool, "why": ...}``.
 
@@ -50,6 +53,17 @@ def _model(config: dict):
     return VLLMModel(config=VLLMModelConfig(**fields), server_client=client)
 
 
+def _affinity(base_urls: list, session_ids: list) -> dict:
+    """The endpoint index Gym's model server picks for each session id, in order (one model, fresh routing)."""
+    from types import SimpleNamespace
+
+    from nemo_gym.server_utils import SESSION_ID_KEY
+
+    model = _model({"base_url": base_urls})
+    picked = [model._resolve_client(SimpleNamespace(session={SESSION_ID_KEY: sid})) for sid in session_ids]
+    return {"endpoints": [next(i for i, c in enumerate(model._clients) if c is p) for p in picked]}
+
+
 def serve() -> None:
     from fastapi.testclient import TestClient
 
@@ -67,6 +81,10 @@ def serve() -> None:
                 except AssertionError as exc:
                     answer = {"contiguous": False, "why": str(exc)}
                 sys.stdout.write(json.dumps(answer) + "\n")
+                sys.stdout.flush()
+                continue
+            if "affinity" in req:  # Gym's own session routing over several base URLs (_resolve_client)
+                sys.stdout.write(json.dumps(_affinity(**req["affinity"])) + "\n")
                 sys.stdout.flush()
                 continue
             key = json.dumps(req.get("config", {}), sort_keys=True)

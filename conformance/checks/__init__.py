@@ -4,5 +4,6 @@ from . import drift, endpoint, fidelity, history, multiturn, rendering, roundtri
 from ._context import CheckContext, Context, Target
 from ._reference import Reference, Split
 from ._registry import CHECKS, arun_check, check, run_check
+from .load import LOAD_CHECKS, LoadPlan, run_load
 
-__all__ = ["CHECKS", "CheckContext", "Context", "Reference", "Split", "Target", "arun_check", "check", "run_check"]
+__all__ = ["CHECKS", "LOAD_CHECKS", "LoadPlan", "run_load", "CheckContext", "Context", "Reference", "Split", "Target", "arun_check", "check", "run_check"]

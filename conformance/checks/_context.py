@@ -1,6 +1,7 @@
 """What every check receives: the target, the sync bridge to the async client, the reference tokenizer, caches."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from ..client import ChatCall, GymClient, Rollout, Runner, Step
 from ..core import CheckFailure, CheckSkipped, ClientFinding, EndpointError, Evidence, describe_divergence, prefix_difference, \
     token_diff
-from ._reference import Reference
+from ._reference import Reference, model_vocab_size
 
 T = TypeVar("T")
 
@@ -31,17 +32,22 @@ class Target:
     deadline: float | None = None     # time.monotonic() after which nothing is sent (the run's bound)
 
 
+def client_for(target: Target, **overrides: Any) -> GymClient:
+    """A Gym-faithful client for ``target`` as its settings say (``overrides``: e.g. the load tier's concurrency)."""
+    settings: dict[str, Any] = dict(model=target.model, api_key=target.api_key, timeout=target.timeout,
+                                    retry_budget_s=target.timeout, chat_template_kwargs=target.chat_template_kwargs,
+                                    gym_version=target.gym_version, reasoning_parser=target.reasoning_parser,
+                                    max_response_bytes=target.max_response_bytes, deadline=target.deadline)
+    return GymClient(target.endpoint, **{**settings, **overrides})
+
+
 class Context:
     """Shared by all checks of one endpoint in one session (one client, one loop, one tokenizer load)."""
 
     def __init__(self, target: Target, runner: Runner, *, reference: Reference | None = None,
                  client: GymClient | None = None) -> None:
         self.target, self.runner = target, runner
-        self.client = client or GymClient(target.endpoint, model=target.model, api_key=target.api_key,
-                                          timeout=target.timeout, retry_budget_s=target.timeout,
-                                          chat_template_kwargs=target.chat_template_kwargs,
-                                          gym_version=target.gym_version, reasoning_parser=target.reasoning_parser,
-                                          max_response_bytes=target.max_response_bytes, deadline=target.deadline)
+        self.client = client or client_for(target)
         self._reference = reference
         self._cache: dict[str, Any] = {}
         self.hypothesis_seed: int | None = None  # --hypothesis-seed, so CI runs can vary it
@@ -70,6 +76,39 @@ class Context:
 
     def decode(self, ids: list[int]) -> str | None:
         return self.reference.decode(ids) if self.has_reference else None
+
+    @functools.cached_property
+    def model_vocab_size(self) -> int | None:
+        """The model's embedding rows, from config.json beside the weights (--rescore-model) or the tokenizer."""
+        return model_vocab_size(self.target.rescore_model, self.target.tokenizer)
+
+    def out_of_vocabulary(self, call: ChatCall | None = None, diff: Any = None) -> str | None:
+        """Why a comparison with the reference tokenizer cannot hold, when the served ids of ``call`` (or the
+        sides of ``diff``) include one the model cannot have produced: negative, or past both the tokenizer's
+        ids and the model's vocab_size (ids in between are padding rows a model can sample: E25). None otherwise,
+        and None until the tokenizer is loaded (a check that never needed it does not load it to fail)."""
+        ref = self._reference
+        if ref is None:
+            return None
+        vocab = self.model_vocab_size
+        limit = max(ref.size, vocab or 0)
+        fields: list[tuple[str, list[int]]] = []
+        if call is not None and call.bundle is not None:
+            fields += [("prompt_token_ids", call.bundle.prompt_token_ids),
+                       ("generation_token_ids", call.bundle.generation_token_ids)]
+        if diff is not None:
+            fields += [(diff.actual_label, diff.actual), (diff.expected_label, diff.expected)]
+        for name, ids in fields:
+            bad = ref.outside(ids, limit)
+            if bad:
+                pos, token_id = bad[0]
+                model = (f", the model's vocab_size {vocab}" if vocab else
+                         " and no config.json with the model's vocab_size")
+                return (f"ids out of the tokenizer's vocabulary: {name} holds {len(bad)} of {len(ids)} ids outside "
+                        f"0..{limit - 1} (the first: [{pos}] = {token_id}; --tokenizer {ref.name} has {ref.size} "
+                        f"ids{model}): the endpoint serves another model's token ids, or --tokenizer is not the "
+                        f"served model's")
+        return None
 
     def rollout(self, **params: Any) -> Rollout:
         params.setdefault("chat_template_kwargs", self.target.chat_template_kwargs or None)
@@ -127,7 +166,11 @@ class CheckContext:
     # -- verdicts -----------------------------------------------------------------------------------------
     def fail(self, verdict: str, call: ChatCall | None = None, *, tier: str = "", **evidence: Any) -> CheckFailure:
         """This check's failure; ``tier`` overrides the catalogue's where the tier depends on what was served
-        (E1, E9); ``evidence`` are :class:`Evidence` fields (request, response, token_diff, metrics, notes)."""
+        (E1, E9); ``evidence`` are :class:`Evidence` fields (request, response, token_diff, metrics, notes).
+        Served ids the tokenizer cannot have produced are named first: every comparison with it is moot then."""
+        cause = self.session.out_of_vocabulary(call, evidence.get("token_diff"))
+        if cause:
+            verdict = f"{cause}; {verdict}"
         return CheckFailure(self.check_id, verdict, self.session.evidence(verdict, call, **evidence), tier=tier)
 
     def endpoint_failure(self, exc: EndpointError) -> CheckFailure:

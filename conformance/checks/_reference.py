@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,43 @@ class Reference:
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=False))
 
-    def decode(self, ids: list[int], *, skip_special_tokens: bool = False) -> str:
-        return self.tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
+    @functools.cached_property
+    def size(self) -> int:
+        """How many ids the tokenizer has (added tokens included): it decodes ``0 .. size - 1`` and no other."""
+        return len(self.tok)
+
+    @functools.cached_property
+    def model_vocab_size(self) -> int | None:
+        """The model's embedding rows, from ``config.json`` beside the tokenizer (None without one)."""
+        return model_vocab_size(self.name)
+
+    def outside(self, ids: Iterable[int], limit: int | None = None) -> list[tuple[int, int]]:
+        """``(position, id)`` of each id outside ``0 .. limit - 1`` (default: the tokenizer's :attr:`size`)."""
+        limit = self.size if limit is None else limit
+        return [(i, t) for i, t in enumerate(ids) if not _known(t, limit)]
+
+    def decode(self, ids: list[int], *, skip_special_tokens: bool = False, unknown: str = "mark") -> str:
+        """The text of ``ids``; an id the tokenizer does not have reads ``⟨unknown id N⟩`` (``unknown="drop"``:
+        nothing, as a server's detokenizer shows a padding row the model sampled).
+
+        Hugging Face tokenizers drop such ids silently (and overflow on negative or huge ones), which would make
+        a served prompt in another vocabulary read as its few decodable ids: the verdicts must show them.
+        """
+        ids, size = list(ids), self.size
+        if all(_known(t, size) for t in ids):
+            return self.tok.decode(ids, skip_special_tokens=skip_special_tokens)
+        parts: list[str] = []
+        run: list[int] = []
+        for t in [*ids, None]:
+            if t is not None and _known(t, size):
+                run.append(t)
+                continue
+            if run:
+                parts.append(self.tok.decode(run, skip_special_tokens=skip_special_tokens))
+                run = []
+            if t is not None and unknown != "drop":
+                parts.append(unknown_id(t))
+        return "".join(parts)
 
     def render_text(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
                     add_generation_prompt: bool = True, **kwargs: Any) -> str:
@@ -60,13 +97,37 @@ class Reference:
         return frozenset(self.tok.all_special_ids)
 
     @functools.lru_cache(maxsize=65536)
-    def piece(self, token_id: int) -> str:
-        return self.tok.convert_ids_to_tokens(token_id)
+    def piece(self, token_id: int) -> str | None:
+        return self.tok.convert_ids_to_tokens(token_id) if _known(token_id, self.size) else None
 
     @functools.cached_property
     def splits(self) -> tuple[Split | None, Split | None]:
         """(merge case, different-split case) found in the vocabulary, or None when absent."""
         return find_splits(self)
+
+
+def _known(token_id: Any, size: int) -> bool:
+    return isinstance(token_id, int) and not isinstance(token_id, bool) and 0 <= token_id < size
+
+
+def unknown_id(token_id: Any) -> str:
+    """How decoded text shows an id the tokenizer does not have."""
+    return f"⟨unknown id {token_id!r}⟩"
+
+
+def model_vocab_size(*directories: str | None) -> int | None:
+    """``vocab_size`` from the first of ``directories`` whose ``config.json`` has one (``text_config`` too)."""
+    for where in directories:
+        try:
+            cfg = json.loads((Path(where) / "config.json").read_text()) if where else None
+        except (OSError, ValueError):
+            continue
+        cfg = cfg if isinstance(cfg, dict) else {}
+        text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
+        size = cfg.get("vocab_size") or text.get("vocab_size")
+        if isinstance(size, int) and not isinstance(size, bool):
+            return size
+    return None
 
 
 def _plain(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ async def models(ctx: CheckContext) -> None:
         and isinstance(data["data"][0], dict) and isinstance(data["data"][0].get("id"), str)
     if not ok:  # any answer satisfies Gym's readiness probe: the missing list is a SHOULD
         raise ctx.fail(f"GET /models answered HTTP {status} without data[0].id", tier=SHOULD,
-                       response=data, curl=f"curl -sS {ctx.client.api}/models")
+                       response=data, curl=ctx.client.curl(ctx.client.api + "/models"))
     # A listed id MUST be usable as `model`: a run started without --model (and Gym's configs copied from
     # /models) sends exactly this id, e.g. the weights path where the server only knows --served-model-name.
     listed = data["data"][0]["id"]
@@ -123,12 +123,14 @@ async def decode_consistency(ctx: CheckContext) -> None:
     ref = ctx.reference
     # servers decode the text with special tokens skipped (vLLM's default) or kept (when a tool parser needs
     # them): a sampled special token mid-generation makes the two differ, and either is a faithful decode; a
-    # reasoning parser takes <think>/</think> tags out of the content wherever the model sampled them
-    texts = [_THINK_TAG.sub("", ref.decode(b.generation_token_ids, skip_special_tokens=skip)) for skip in (False, True)]
+    # reasoning parser takes <think>/</think> tags out of the content wherever the model sampled them; a padding
+    # row the model sampled (an id past the tokenizer, inside the model's vocabulary: E25) has no text on either side
+    texts = [_THINK_TAG.sub("", ref.decode(b.generation_token_ids, skip_special_tokens=skip, unknown="drop"))
+             for skip in (False, True)]
     content = _THINK_TAG.sub("", call.message.get("content") or "")
     if content.strip() and not any(content.strip() in text for text in texts):
-        raise ctx.fail(f"decoded generation {texts[0]!r:.80} does not contain the content {content!r:.80}",
-                       call)
+        shown = _THINK_TAG.sub("", ref.decode(b.generation_token_ids))  # ids it has no text for shown as such
+        raise ctx.fail(f"decoded generation {shown!r:.80} does not contain the content {content!r:.80}", call)
     if call.finish_reason != "length" and b.generation_token_ids and b.generation_token_ids[-1] != ref.eos:
         raise ctx.fail(f"finish_reason {call.finish_reason!r} but the last generated id "
                        f"{b.generation_token_ids[-1]} is not EOS {ref.eos}", call)
@@ -308,16 +310,7 @@ async def token_id_strings(ctx: CheckContext) -> None:
 
 def _model_vocab_size(ctx: Context) -> int | None:
     """The model's embedding rows, from config.json beside the weights (--rescore-model) or the tokenizer."""
-    from pathlib import Path
-    for where in (ctx.target.rescore_model, ctx.target.tokenizer):
-        try:
-            cfg = json.loads((Path(where) / "config.json").read_text()) if where else None
-        except (OSError, ValueError):
-            continue
-        size = (cfg or {}).get("vocab_size") or ((cfg or {}).get("text_config") or {}).get("vocab_size")
-        if isinstance(size, int):
-            return size
-    return None
+    return ctx.model_vocab_size
 
 
 @check("E23")

@@ -1,11 +1,12 @@
 """The NeMo Gym versions the client models, and what differs between them (docs/gym-versions.md).
 
-Each difference is a named flag read by the conversions in ``_items``; nothing else in the harness
-branches on a version string. Every flag is proven against the real Gym of that version by the
+Each difference is a named flag read by the conversions in ``_items`` and by :class:`SessionRouter` below;
+nothing else in the harness branches on a version string. Every flag is proven against the real Gym of that version by the
 differential tests in ``tests/gym/`` (Gym's own converter and ``vllm_model`` server run beside ours).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -37,15 +38,21 @@ class GymProfile:
     # so a vLLM-native endpoint returns prompt and generation ids inline. 0.4.0 always used
     # the logprob tokens and ``/tokenize``.
     supports_inline_ids: bool
+    # Which data-parallel endpoint a session's calls go to (``_resolve_client``): 0.4.0 gives each new session the
+    # next endpoint in turn, by order of first call; 0.7.0 hashes the session id (SHA-256, first 8 bytes big-endian,
+    # modulo the count) so that every uvicorn worker sends a session to the same rank.
+    hashes_session_affinity: bool
 
 
 GYM_PROFILES: dict[str, GymProfile] = {
     "0.4.0": GymProfile("0.4.0", drops_empty_assistant=True, bundle_outlives_flush=True, always_lists_tool_calls=True,
                         bundle_needs_nonempty_prompt=True, carries_refusals=False, converts_list_outputs=False,
-                        routed_experts_envelope=False, supports_inline_ids=False),
+                        routed_experts_envelope=False, supports_inline_ids=False,
+                        hashes_session_affinity=False),
     "0.7.0": GymProfile("0.7.0", drops_empty_assistant=False, bundle_outlives_flush=False,
                         always_lists_tool_calls=False, bundle_needs_nonempty_prompt=False, carries_refusals=True,
-                        converts_list_outputs=True, routed_experts_envelope=True, supports_inline_ids=True),
+                        converts_list_outputs=True, routed_experts_envelope=True, supports_inline_ids=True,
+                        hashes_session_affinity=True),
 }
 DEFAULT_GYM_VERSION = "0.7.0"  # the newest verified version
 
@@ -57,3 +64,27 @@ def gym_profile(version: str | None = None) -> GymProfile:
         return GYM_PROFILES[version]
     except KeyError:
         raise ValueError(f"unknown Gym version {version!r}; verified versions: {', '.join(GYM_PROFILES)}") from None
+
+
+
+class SessionRouter:
+    """Gym's session affinity over ``endpoints`` data-parallel servers: ``route(session_id)`` is the index of the
+    endpoint every call of that session goes to, as the profile's Gym version picks it."""
+
+    def __init__(self, endpoints: int, gym: GymProfile) -> None:
+        self.endpoints, self.gym = endpoints, gym
+        self._assigned: dict[str, int] = {}
+
+    def route(self, session_id: str) -> int:
+        if session_id not in self._assigned:
+            self._assigned[session_id] = endpoint_for_session(session_id, self.endpoints) \
+                if self.gym.hashes_session_affinity else len(self._assigned) % self.endpoints
+        return self._assigned[session_id]
+
+
+def endpoint_for_session(session_id: str, endpoints: int) -> int:
+    """Which of ``endpoints`` data-parallel servers Gym's ``vllm_model`` sends a session to (0.7.0
+    ``_resolve_client``): the first 8 bytes of the session id's SHA-256, big-endian, modulo the count, so every
+    call of a rollout reaches the rank that holds its prefix cache."""
+    digest = hashlib.sha256(session_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % endpoints

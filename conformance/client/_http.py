@@ -93,12 +93,23 @@ class Stats:
     requests: int = 0
     retries: int = 0
     server_s: float = 0.0  # wall time spent awaiting responses
+    # answers with a server error (5xx other than the statuses Gym treats as rate limiting), retried or not: Gym's
+    # retries can hide a server that sheds load with 500s, so the load tier reads them here
+    server_errors: int = 0
+    first_server_error: str | None = None
 
 
-def curl_for(url: str, body: Any, api_key: str = "dummy_key") -> str:
-    """A copy-pastable reproduction of one POST."""
-    return (f"curl -sS -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
-            f"-H {shlex.quote('Authorization: Bearer ' + api_key)} -d {shlex.quote(json.dumps(body))}")
+# Reports are shared artefacts: a reproduction names the key by the variable Gym reads it from, never by value
+# (run it after ``export OPENAI_API_KEY=<your key>``; the shell expands it inside the double quotes).
+AUTH_HEADER = '-H "Authorization: Bearer $OPENAI_API_KEY"'
+
+
+def curl_for(url: str, body: Any = None) -> str:
+    """A copy-pastable reproduction of one POST (a GET when ``body`` is None); the key is ``$OPENAI_API_KEY``."""
+    if body is None:
+        return f"curl -sS {shlex.quote(url)} {AUTH_HEADER}"
+    return (f"curl -sS -X POST {shlex.quote(url)} -H 'Content-Type: application/json' {AUTH_HEADER} "
+            f"-d {shlex.quote(json.dumps(body))}")
 
 
 class GymClient:
@@ -124,9 +135,13 @@ class GymClient:
         self.failures_in_a_row = 0
         self.stopped: str | None = None     # why the client stopped driving the endpoint, once it has
         self._sem = asyncio.Semaphore(concurrency)
+        self.transport = transport  # None: the network; the load tier's own clients reuse it
         # certificates are loaded only for https: building a verifying SSL context costs ~25 ms per client
+        # as many connections as requests in flight (httpx's default pool of 100 would queue a load run's calls)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=self.api.startswith("https:"),
-                                       headers={"Authorization": f"Bearer {api_key}"})
+                                       headers={"Authorization": f"Bearer {api_key}"},
+                                       limits=httpx.Limits(max_connections=max(concurrency, 10),
+                                                           max_keepalive_connections=max(concurrency, 10)))
         self.stats = Stats()
 
     async def __aenter__(self) -> "GymClient":
@@ -138,8 +153,8 @@ class GymClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def curl(self, url: str, body: Any) -> str:
-        return curl_for(url, body, self.api_key)
+    def curl(self, url: str, body: Any = None) -> str:
+        return curl_for(url, body)
 
     # -- transport with Gym's retry rules -------------------------------------------------------------
     async def request(self, method: str, url: str, body: Any = None) -> httpx.Response:
@@ -191,6 +206,10 @@ class GymClient:
                 raise EndpointError(f"{method} {url}: cannot connect ({type(exc).__name__}: {exc})",
                                     request=body, url=url) from None
             status = resp.status_code
+            if status >= 500 and status not in RATE_LIMIT_STATUSES:
+                self.stats.server_errors += 1
+                self.stats.first_server_error = self.stats.first_server_error or \
+                    f"{method} {url}: HTTP {status}: {resp.text[:200]!r}"
             retryable = status in RATE_LIMIT_STATUSES or (status == 500 and tries < self.max_tries)
             if not retryable or time.monotonic() - start + self.retry_pause_s > self.retry_budget_s:
                 if retryable or status in RATE_LIMIT_STATUSES or status >= 500:

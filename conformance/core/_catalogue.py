@@ -167,6 +167,12 @@ _ROWS = [
     ("R9", "loop/truncation-handled", MUST, "contract",
      "A response cut off by the token budget MUST be handled as the loop declares (trained exactly as "
      "served, or dropped), never trained as if complete."),
+    ("R10", "load/concurrent-sessions", SHOULD, "statistical",
+     "The endpoint SHOULD sustain at least --load-threshold (2,000 on real hardware) concurrent Gym multi-turn "
+     "sessions spread over its data-parallel ranks with per-session affinity, every call answered without a "
+     "server error (even one Gym's retries hide); under that load "
+     "each session MUST keep prompt continuity and get its own prompt, and a refit MUST never mix weights within a "
+     "response or serve the old weights once acknowledged."),
     ("R11", "loop/old-logprobs-served", MUST, "exact",
      "The old (behaviour) log probs the loss uses MUST be the served generation_log_probs, not a "
      "recompute."),

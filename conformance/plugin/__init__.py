@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 
+from ..core import redact_text, secrets_of
 from ._settings import OPTIONS, SETTINGS_OWNERS, Settings, SettingsError, add_pytest_options, resolve
 
 SUITE = Path(__file__).parents[1] / "suite" / "test_conformance.py"
 LOOP_SUITE = Path(__file__).parents[1] / "suite" / "test_loop.py"
+LOAD_SUITE = Path(__file__).parents[1] / "suite" / "test_load.py"
 CONSOLE = "gym-conformance-console"  # a live display (``gym-conformance run`` registers one) the session informs
 _CHECK_ID = re.compile(r"::test_([A-Z]+\d+)_")  # the suite names its items test_<ID>_<name>[<endpoint>]
 
@@ -50,6 +52,9 @@ class _Session:
         self.report_dir = Path(config.invocation_params.dir, settings.report_dir)
         self.profile = settings.hypothesis_profile
         self.is_worker = hasattr(config, "workerinput")
+        # the key's spellings, and credentials in the URLs, redacted from everything the run reports (an endpoint
+        # may echo the key back; every report names its endpoint)
+        self.secrets = secrets_of(settings.api_key, [*settings.endpoints, settings.refit_url or ""])
         self.started, self.t0 = "", 0.0
         self.aborted: str | None = None  # why the run could not run, for the report's one "error" result
         self.interrupted: str | None = None  # SIGTERM / SIGINT: the report is still written, marked so
@@ -88,6 +93,7 @@ class _Session:
 
     def abort(self, message: str) -> None:
         """Could not run: one clear line on stderr and exit code 2 (never a traceback)."""
+        message = redact_text(message, self.secrets)
         self.aborted = message
         if not self.is_worker and self.started:
             # Aborting in sessionstart skips pytest_sessionfinish: write the could-not-run report here.
@@ -157,7 +163,8 @@ class _Session:
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "conformance_endpoint" in metafunc.fixturenames:
-            ids = [u.split("://", 1)[-1].rstrip("/") for u in self.endpoints]
+            # item ids name the endpoint (junit names, the log, -k): the URL's credentials read as the marker there too
+            ids = [redact_text(u.split("://", 1)[-1].rstrip("/"), self.secrets) for u in self.endpoints]
             metafunc.parametrize("conformance_endpoint", self.endpoints, ids=ids, scope="session")
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -255,7 +262,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(state, _grading.SESSION)
     state.catch_signals()
     config.addinivalue_line("markers", "conformance_check(id, variant): a gym-conformance check item")
-    suites = [str(path) for path, wanted in ((SUITE, settings.endpoints),
+    suites = [str(path) for path, wanted in ((SUITE, settings.endpoints), (LOAD_SUITE, settings.endpoints),
                                              (LOOP_SUITE, settings.rollouts or settings.metrics)) if wanted]
     missing = [path for path in suites if path not in map(str, config.args)]
     if missing:
@@ -288,6 +295,26 @@ def conformance_loop(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
+def conformance_load(request: pytest.FixtureRequest):
+    """R10 over every endpoint of the run at once: a callable returning the passing evidence (or raising)."""
+    state = _session(request.config)
+    s = state.settings
+    if not s.load:
+        pytest.skip("needs --load N: R10 drives N concurrent Gym sessions over the endpoints")
+    from ..checks import LoadPlan, run_load
+    plan = LoadPlan(s.load, duration=s.load_duration, threshold=s.load_threshold)
+    return lambda: run_load([state.context(url) for url in state.endpoints], plan)
+
+
+@pytest.fixture
+def conformance_measured(request: pytest.FixtureRequest):
+    """Attach evidence (figures measured) to a passing item: the report keeps outcome pass with the evidence."""
+    def record(evidence) -> None:
+        request.node.stash[_MEASURED] = evidence
+    return record
+
+
+@pytest.fixture
 def conformance_info(request: pytest.FixtureRequest):
     """Record an INFO-tier observation on the running item (reported as outcome "info")."""
     def record(info) -> None:
@@ -296,6 +323,7 @@ def conformance_info(request: pytest.FixtureRequest):
 
 
 _INFO = pytest.StashKey[Any]()
+_MEASURED = pytest.StashKey[Any]()
 
 
 from . import _grading  # noqa: E402
@@ -303,4 +331,4 @@ from ._grading import (  # noqa: E402  hooks that grade and report live next doo
     pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_runtest_makereport", "pytest_sessionfinish",
-           "pytest_terminal_summary", "conformance_ctx", "conformance_info", "conformance_loop"]
+           "pytest_terminal_summary", "conformance_ctx", "conformance_info", "conformance_load", "conformance_loop", "conformance_measured"]

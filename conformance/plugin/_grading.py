@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ..core import CATALOGUE, INFO, MUST, CheckFailure, EndpointStopped
+from ..core import CATALOGUE, INFO, MUST, CheckFailure, EndpointStopped, redact, redact_text
 
 
 SESSION = "gym-conformance-session"  # the run's state: the plugin registers it under this name in pytest_configure
@@ -45,14 +45,35 @@ def _longrepr(exc: CheckFailure) -> str:
     return "\n".join(lines)
 
 
+def _redacted(report: pytest.TestReport, state) -> pytest.TestReport:
+    """The report with the run's API key redacted from all it carries: the graded result (report.json, HTML,
+    Markdown), the failure text pytest writes (terminal, pytest.log, junit.xml), the xfail reason and the captured
+    output. The one place a recorded result meets the redaction: an endpoint may echo the key in anything quoted."""
+    secrets = getattr(state, "secrets", ())
+    if not secrets:
+        return report
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        report.longrepr = redact(report.longrepr, secrets)
+    elif report.longrepr is not None:
+        text = str(report.longrepr)
+        if redact_text(text, secrets) != text:
+            report.longrepr = redact_text(text, secrets)
+    if isinstance(getattr(report, "wasxfail", None), str):
+        report.wasxfail = redact_text(report.wasxfail, secrets)
+    report.sections = [(title, redact_text(content, secrets)) for title, content in report.sections]
+    if getattr(report, "conformance", None) is not None:
+        report.conformance = redact(report.conformance, secrets)
+    return report
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     state = _state(item.config)
     mark = item.get_closest_marker("conformance_check")
     if state is None or mark is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
-        return report
-    from . import _INFO
+        return _redacted(report, state)
+    from . import _INFO, _MEASURED
     spec = CATALOGUE[mark.args[0]]
     from ..checks import CHECKS
     # checks with several variants (M1, M5) get one row each: the report says which one
@@ -65,6 +86,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                               "variant": variant}
     exc = call.excinfo.value if call.excinfo is not None else None
     if report.passed:
+        measured = item.stash.get(_MEASURED, None)
+        if measured is not None:  # a passing check with figures (R10's throughput and latency)
+            result.update(message=measured.verdict, evidence=measured.to_dict())
         info = item.stash.get(_INFO, None)
         if info is not None or spec.tier == INFO:
             result["outcome"] = "info"
@@ -87,7 +111,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     else:  # a harness error or a failing fixture: reported as such, graded "error"
         result.update(outcome="error", message=f"{type(exc).__name__}: {exc}" if exc else str(report.longrepr)[:500])
     report.conformance = result
-    return report
+    return _redacted(report, state)
 
 
 @pytest.hookimpl(trylast=True)
@@ -114,6 +138,7 @@ def write_report(state, aborted: str | None = None) -> None:
                    endpoints=state.endpoints, dumps=state.dumps, model=state.model or _resolved_model(state),
                    tokenizer=state.tokenizer,
                    strict=state.strict, hypothesis_profile=state.profile, aborted=aborted)
+    report = redact(report, state.secrets)  # the could-not-run cause and the model id the endpoint listed, too
     if not report["started_at"]:
         report["started_at"] = report["finished_at"]
     state.report_path, state.report_problems = write(report, state.report_dir)

@@ -80,7 +80,8 @@ def _check_ids(values: list[str]) -> tuple[str, ...]:
     from ..checks.loop import LOOP_CHECKS
     from ..core import CATALOGUE
     ids = tuple(str(v).strip().upper() for v in values)
-    implemented = [*CHECKS, *(c for c in LOOP_CHECKS if c not in CHECKS)]
+    from ..checks import LOAD_CHECKS
+    implemented = [*CHECKS, *(c for c in (*LOOP_CHECKS, *LOAD_CHECKS) if c not in CHECKS)]
     unknown = [c for c in ids if c not in implemented]
     if unknown:
         kind = "not implemented" if all(c in CATALOGUE for c in unknown) else "unknown"
@@ -105,14 +106,19 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
-def _bytes(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise ValueError(f"must be a positive number of bytes, got {value!r}")
-    return n
+def _positive_int(what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            n = 0
+        if n < 1:
+            raise ValueError(f"must be a positive {what}, got {value!r}")
+        return n
+    return parse
+
+
+_bytes, _count = _positive_int("number of bytes"), _positive_int("whole number")
 
 
 def _local_model(value: str) -> str:
@@ -208,6 +214,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_response_bytes", "--conformance-max-response-bytes", "largest response body read; a larger one is "
            "refused (counted as no answer)", kind="int", ini="conformance_max_response_bytes",
            default=16 * 2**20, default_help="16 MiB", metavar="BYTES", parse=_bytes),
+    Option("load", "--load", "R10: drive N concurrent Gym-like multi-turn sessions over the endpoints (per-session "
+           "affinity across data-parallel ranks) and check continuity, prompts, errors and, with --refit-url, a refit "
+           "under load (skipped without it)", kind="int", ini="conformance_load", metavar="N", parse=_count),
+    Option("load_duration", "--load-duration", "keep the --load sessions busy this long, each starting a new "
+           "rollout when one ends", kind="float", ini="conformance_load_duration",
+           default_help="one rollout per session", metavar="SECONDS", parse=_seconds),
+    Option("load_threshold", "--load-threshold", "R10's bar: the concurrency an endpoint should sustain (Gym's docs "
+           "test at 2,000; set what your hardware is sized for)", kind="int", ini="conformance_load_threshold",
+           default=2000, metavar="N", parse=_count),
     Option("chat_template_kwargs", "--chat-template-kwargs",
            'chat_template_kwargs sent on every call, e.g. \'{"enable_thinking": false}\'',
            ini="conformance_chat_template_kwargs", default={}, default_help="{}", metavar="JSON",
@@ -254,6 +269,9 @@ class Settings:
     timeout: float = 60.0
     deadline: float | None = None
     max_response_bytes: int = 16 * 2**20
+    load: int | None = None
+    load_duration: float | None = None
+    load_threshold: int = 2000
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     gym_version: str | None = None
     reasoning_parser: bool = True
@@ -305,6 +323,10 @@ def resolve(values: Mapping[str, Any], ini: Mapping[str, Any] | None = None,
             raise SettingsError(f"{opt} {value!r} is not one of {', '.join(choices)}")
     if settings.tokenizer and not Path(settings.tokenizer).exists() and env.get("HF_HUB_OFFLINE") == "1":
         raise SettingsError(f"--tokenizer {settings.tokenizer!r} does not exist and the hub is offline")
+    if settings.load_duration and not settings.load:
+        raise SettingsError("--load-duration needs --load N: the duration is how long the N sessions run")
+    if settings.load and not settings.endpoints:
+        raise SettingsError("--load needs --endpoint URL: the load is driven against the endpoints")
     if settings.refit_url and not settings.rescore_model:
         raise SettingsError("--refit-url needs --rescore-model: R8 refits the endpoint to those weights and "
                             "rescores with them")

@@ -6,7 +6,7 @@ A conformance harness is only as good as the bugs it catches and the correct sys
 
 - ``REPRODUCES``: the drift-case / probe ids it stands for;
 - ``Mutant``: a subclass of ``reference_impl.server.service.Service`` that overrides one public method: an
-  extension point (``plan_prompt``, ``generate``) or a route (``chat``, ``tokenize``, ``models``);
+  extension point (``plan_prompt``, ``generate``, ``load_weights``) or a route (``chat``, ``tokenize``, ``models``);
 - optionally ``FIXTURE``: the fixture whose tokenizer and template it serves with (default
   ``tiny-chatml``; all tiny-chatml variants share the same weights, so one engine serves every mutant);
 - optionally ``make_engine(reference: Service) -> Engine``: an engine of its own, for a defect below the

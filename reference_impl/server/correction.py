@@ -84,6 +84,20 @@ def generation_texts(renderer: ChatRenderer, ids: list[int]) -> list[str]:
     return [_norm(t) for d in decodes for t in (d, _THINK.sub("", d))]
 
 
+def _named_call_arguments(msg: Message, texts: list[str]) -> bool:
+    """The message is a call under a named ``tool_choice``: its ids decode to the call's arguments and nothing else.
+
+    A named choice constrains decoding to the function's parameters (``tool_choice.forced_schema``, as vLLM does),
+    so the function's name is nowhere in the generated text; the arguments are, byte for byte. Found by the
+    stateful fuzz: such a turn sent back unchanged was refused as edited because its name was looked for there.
+    """
+    calls = msg.tool_calls or []
+    if len(calls) != 1 or not isinstance(calls[0].function.arguments, str):
+        return False
+    arguments = _norm(calls[0].function.arguments)
+    return bool(arguments) and arguments in texts
+
+
 def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) -> None:
     """Refuse a carried message whose text is not what its ``generation_token_ids`` say (P20, M16).
 
@@ -97,7 +111,8 @@ def check_message_matches_ids(renderer: ChatRenderer, msg: Message, index: int) 
     texts = generation_texts(renderer, msg.generation_token_ids)
     pieces = [_THINK.sub("", _content_text(msg.content))]
     pieces += [msg.reasoning_content or msg.reasoning or ""]
-    pieces += [c.function.name for c in msg.tool_calls or []]
+    if not _named_call_arguments(msg, texts):
+        pieces += [c.function.name for c in msg.tool_calls or []]
     for piece in pieces:
         if _norm(piece) and not any(_norm(piece) in text for text in texts):
             raise bad_request(

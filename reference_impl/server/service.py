@@ -7,6 +7,9 @@ training body §3, token metadata §4, errors §5, the correction §7, server be
 from __future__ import annotations
 
 import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +36,31 @@ def validate(model: type[M], body: Any) -> M:
         return model.model_validate(body)
     except ValidationError as exc:
         raise describe_validation_error(exc) from exc
+
+
+@dataclass
+class RequestTiming:
+    """What one request spent awaiting the engine, for the HTTP layer's ``Server-Timing`` header."""
+
+    engine_seconds: float = 0.0  # summed over every engine call the request made (a mutant may make two)
+    # CPU time of the serving thread meanwhile (the engine's output handling, and whatever else the event loop ran):
+    # the HTTP layer takes it from the handler's CPU time to report the server's own CPU time
+    engine_thread_cpu_seconds: float = 0.0
+
+
+_TIMING: ContextVar[RequestTiming | None] = ContextVar("gym_conformance_request_timing", default=None)
+
+
+def start_request_timing() -> RequestTiming:
+    """A fresh timing holder for the request running in this context (each request runs in its own task).
+
+    The HTTP layer calls this before the service and reads the holder after it; ``Service.generate`` adds the
+    time it awaits the engine. A mutable holder rather than a value set by ``generate``, so engine time spent in
+    a task a subclass spawns (``asyncio.wait_for``, ``gather``: copies of this context) is counted too.
+    """
+    timing = RequestTiming()
+    _TIMING.set(timing)
+    return timing
 
 
 def allowed_weight_roots(model_path: str | Path, roots: list[str | Path] | None) -> list[Path]:
@@ -72,12 +100,23 @@ class Service:
                             stop_ids=self.engine.stop_ids)
 
     async def generate(self, prompt_ids: list[int], params: GenerateParams):
-        """One engine call; engine errors become OpenAI-style API errors."""
+        """One engine call; engine errors become OpenAI-style API errors. Its time counts as the request's engine
+        time (``Server-Timing``), measured here so subclasses that call ``super()`` keep their own work apart."""
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             return await self.engine.generate(prompt_ids, params)
         except EngineError as exc:
             raise ApiError(exc.status, str(exc), param=exc.param,
                            type="invalid_request_error" if exc.status < 500 else "internal_server_error") from exc
+        finally:
+            timing = _TIMING.get()
+            if timing is not None:
+                timing.engine_seconds += time.perf_counter() - start
+                timing.engine_thread_cpu_seconds += time.thread_time() - cpu
+
+    async def load_weights(self, path: str) -> int:
+        """Load a checkpoint the reload route has vetted; the engine pauses generation meanwhile (contract R8)."""
+        return await self.engine.reload_weights(path)
 
     def _visible_ids(self, ids: list[int], finish_reason: str) -> list[int]:
         # The stop token is not part of the text (vLLM's include_stop_str_in_output=False).
@@ -172,15 +211,22 @@ class Service:
         """Weight sync for the GRPO loop (contract R8): load a directory, reset the prefix cache."""
         req = validate(ReloadRequest, body)
         path = Path(req.path)
+        shown = repr(req.path if len(req.path) <= 200 else req.path[:200] + "...")
         # resolved (symlinks and "..") before the check: a path may only name a directory under a root
-        if not path.is_absolute() or not any(path.resolve().is_relative_to(root) for root in self.weights_roots):
-            raise ApiError(403, f"path {req.path!r} is not under an allowed weights root: reloads read absolute "
+        try:  # found by the stateful fuzz: a NUL byte or an over-long name raised out of these (HTTP 500)
+            resolved = path.resolve() if path.is_absolute() else None
+            allowed = resolved is not None and any(resolved.is_relative_to(root) for root in self.weights_roots)
+            is_dir = allowed and path.is_dir()
+        except (OSError, ValueError) as exc:
+            raise bad_request(f"path {shown} is not a usable file system path: {exc}"[:400], "path") from exc
+        if not allowed:
+            raise ApiError(403, f"path {shown} is not under an allowed weights root: reloads read absolute "
                                 "paths under the model's directory or a --weights-root directory only",
                            param="path", type="permission_error")
-        if not path.is_dir():
-            raise bad_request(f"path {req.path!r} is not a directory", "path")
+        if not is_dir:
+            raise bad_request(f"path {shown} is not a directory", "path")
         try:
-            version = await self.engine.reload_weights(req.path)
+            version = await self.load_weights(req.path)
         except EngineError as exc:
             raise ApiError(exc.status, str(exc), param=exc.param) from exc
         log.info("weights reloaded from %s (version %d)", req.path, version)

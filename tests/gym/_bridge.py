@@ -41,6 +41,10 @@ class GymBridge:
         answer = self._send({"contiguity": output})
         return answer["contiguous"], answer.get("why", "")
 
+    def affinity(self, base_urls: list[str], session_ids: list[str]) -> list[int]:
+        """The endpoint index Gym's model server sends each session to (its ``_resolve_client``), in order."""
+        return self._send({"affinity": {"base_urls": base_urls, "session_ids": session_ids}})["endpoints"]
+
     def ask(self, *, config: dict[str, Any], input: list[dict[str, Any]], params: dict[str, Any],
             completion: dict[str, Any]) -> dict[str, Any]:
         """Gym's answer: ``body`` (what it sends upstream), ``response`` (its Responses reply) or ``error``."""

@@ -102,3 +102,16 @@ def test_client_reports_the_dropped_turn_as_its_own(gym):
         assert [m["role"] for m in messages] == ["user", "user"] and "Gym 0.4.0 drops" in findings[0]
     else:
         assert [m["role"] for m in messages] == ["user", "assistant", "user"] and not findings
+
+
+@pytest.mark.parametrize("endpoints", [1, 2, 3, 5])
+def test_session_routing_over_data_parallel_ranks_equals_gyms(gym, endpoints):
+    """The load tier (R10) sends each session where Gym's model server would: Gym's own _resolve_client over as many
+    base URLs, for session ids as Gym makes them (uuid4) and as the load tier names them, in the same order."""
+    import uuid
+
+    ids = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(40)] + [f"s{i:05d}r{k}" for i in range(30) for k in (0, 1)]
+    ids += ids[:10]  # sessions seen again keep their endpoint
+    urls = [f"http://127.0.0.1:{9000 + k}/v1" for k in range(endpoints)]
+    router = _gym.SessionRouter(endpoints, _gym.gym_profile(gym.version))
+    assert [router.route(s) for s in ids] == gym.affinity(urls, ids)

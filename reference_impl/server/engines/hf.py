@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .base import Engine, EngineError, GenerateParams, GenerateResult, generation_stop_ids
+from .checkpoint import check_against, checkpoint_files, tensor_shapes
 
 
 def processed_logprobs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
@@ -125,18 +126,19 @@ class HFEngine(Engine):
         return result
 
     async def reload_weights(self, path: str) -> int:
+        """All or nothing: the checkpoint is read and checked against the model before any tensor is copied, so a
+        refused reload leaves the served weights (and ``weight_version``) as they were. Found by the stateful fuzz:
+        an unknown tensor was refused only after the known ones had been loaded (new weights under the old
+        version), and an unreadable file or a tensor of the wrong shape failed with HTTP 500 halfway through."""
         from safetensors.torch import load_file
 
-        files = sorted(Path(path).glob("*.safetensors"))
-        if not files:
-            raise EngineError(f"no *.safetensors files in {path}", status=400, param="path")
+        shapes = tensor_shapes(path)  # a truncated or garbage file: refused before anything is read or copied
         async with self._lock:
+            check_against(shapes, {k: tuple(v.shape) for k, v in self.model.state_dict().items()})
             state = {}
-            for f in files:
+            for f in checkpoint_files(path):
                 state.update(load_file(f))
-            missing, unexpected = self.model.load_state_dict(state, strict=False)
-            if unexpected:
-                raise EngineError(f"checkpoint has unknown tensors: {unexpected[:3]}", status=400, param="path")
+            self.model.load_state_dict(state, strict=False)
             self.weight_version += 1
         return self.weight_version
 

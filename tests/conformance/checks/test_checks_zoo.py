@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from conformance.checks import CHECKS, run_check
+from conformance.checks import CHECKS, LOAD_CHECKS, LoadPlan, run_check, run_load
 from conformance.core import CheckFailure, CheckInfo
-from gym_conformance.selftest import EXPECTATIONS
+from gym_conformance.selftest import EXPECTATIONS, LOAD_SESSIONS
 
 TABLE = json.loads(EXPECTATIONS.read_text())["mutants"]
 SERVERLESS = {"T1", "T2", "T3", "M17", "M18"}  # template-level: proven on the drift fixtures (test_template.py)
@@ -22,6 +22,12 @@ SERVERLESS = {"T1", "T2", "T3", "M17", "M18"}  # template-level: proven on the d
 def _variants() -> list[tuple[str, str]]:
     return [(cid, name) for cid, variants in CHECKS.items() for name, _ in variants
             if cid not in SERVERLESS and name != "drift-search"]  # the search has its own tests
+
+
+# needs a refit to other weights under load on an engine that batches: the selftest does it on vLLM over HTTP (this
+# zoo's transformers engine runs one generation at a time, so whether a reload lands mid-generation is luck)
+REFIT_UNDER_LOAD = {"refit-mid-generation": "proven by the selftest on vLLM (tests/test_selftest.py); the mutant's "
+                                            "own probe is in tests/reference_impl/mutants/test_defects.py"}
 
 
 def killer(check_id: str) -> str:
@@ -45,11 +51,18 @@ def test_passes_on_the_reference(zoo_ctx, check_id, variant):
 def test_fails_on_each_mutant_exactly_where_the_table_says(zoo_ctx, mutant):
     """Every check the table lists for this mutant fails (with its own id), and one of them names the cause."""
     ctx, verdicts = zoo_ctx(mutant), []
+    if mutant in REFIT_UNDER_LOAD:
+        pytest.skip(REFIT_UNDER_LOAD[mutant])
     for check_id in TABLE[mutant]["must_fail"]:
         if check_id in SERVERLESS:
             continue
         with pytest.raises(CheckFailure) as info:
-            run_check(ctx, check_id)
+            if check_id in LOAD_CHECKS:  # R10: the selftest's concurrency, on this one mount, kept up for 3 s: the
+                # transformers engine answers 16 short calls faster than Gym's retry pause, so one round can miss a
+                # queue that overflows; sustained load keeps it full whenever a refused call comes back
+                run_load([ctx], LoadPlan(LOAD_SESSIONS, duration=3.0, threshold=LOAD_SESSIONS, turns=2, max_tokens=8))
+            else:
+                run_check(ctx, check_id)
         failure = info.value
         assert failure.check_id == check_id and failure.evidence.verdict == failure.verdict
         assert failure.evidence.endpoint.endswith(f"/{mutant}/v1")

@@ -86,6 +86,22 @@ def test_retries_rate_limits_then_succeeds():
     assert call.bundle is not None and stats.retries == 2
 
 
+def test_server_errors_are_counted_even_when_a_retry_gets_the_answer():
+    codes = iter([500, 429, 500, 200])  # the 429 is rate limiting, not a server error
+
+    def handler(request):
+        code = next(codes)
+        return httpx.Response(code, json=_resp() if code == 200 else {"error": f"status {code}"})
+
+    async def go():
+        async with _client(handler, max_tries=5) as c:
+            call = await c.chat([{"role": "user", "content": "x"}])
+            return call, c.stats
+    call, stats = asyncio.run(go())
+    assert call.bundle is not None and stats.retries == 3
+    assert stats.server_errors == 2 and "HTTP 500" in stats.first_server_error
+
+
 @pytest.mark.parametrize("handler, cause", [
     (lambda r: httpx.Response(500, text="boom"), "HTTP 500 after 3 tries"),
     (lambda r: httpx.Response(503, text="busy"), "HTTP 503"),

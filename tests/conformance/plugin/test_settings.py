@@ -33,6 +33,9 @@ def test_typed_values_from_the_command_line():
     assert s.endpoints == (URL, "https://other/v1") and s.checks == ("E3", "M1") and s.timeout == 2.5
     assert s.report_dir == Path("out") and s.chat_template_kwargs == {"enable_thinking": False}
     assert (s.strict, s.reasoning_parser, s.gym_version, s.hypothesis_seed) == (True, False, "0.4.0", -7)
+    assert (s.load, s.load_duration, s.load_threshold) == (None, None, 2000)
+    s = resolve({"endpoints": [URL], "load": "128", "load_duration": "600", "load_threshold": "64", "checks": ["r10"]})
+    assert (s.load, s.load_duration, s.load_threshold, s.checks) == (128, 600.0, 64, ("R10",))
 
 
 def test_precedence_command_line_then_ini_then_environment_then_default():
@@ -64,6 +67,11 @@ def test_precedence_command_line_then_ini_then_environment_then_default():
     ({"rescore_model": "/no/such/model"}, {}, {}, "--rescore-model '/no/such/model' is not a local model directory"),
     ({"refit_url": "http://h/reload"}, {}, {}, "--refit-url needs --rescore-model"),
     ({"refit_url": "h/reload", "rescore_model": CHATML}, {}, {}, "--refit-url 'h/reload' is not an http(s) URL"),
+    ({"load": "0"}, {}, {}, "--load must be a positive whole number, got '0'"),
+    ({"load": "many"}, {}, {}, "--load must be a positive whole number, got 'many'"),
+    ({}, {"conformance_load_threshold": "-5"}, {}, "ini conformance_load_threshold must be a positive whole number"),
+    ({"load": "8", "load_duration": "0"}, {}, {}, "--load-duration must be a positive number of seconds"),
+    ({"load_duration": "60"}, {}, {}, "--load-duration needs --load N"),
 ])
 def test_bad_values_give_one_line_naming_their_source(values, ini, env, message):
     with pytest.raises(SettingsError) as info:
@@ -146,6 +154,8 @@ def test_the_readme_options_keep_their_flags_and_ini_keys():
         "--conformance-report": "conformance_report", "--check": "conformance_checks",
         "--conformance-timeout": "conformance_timeout", "--conformance-deadline": "conformance_deadline",
         "--conformance-max-response-bytes": "conformance_max_response_bytes",
+        "--load": "conformance_load", "--load-duration": "conformance_load_duration",
+        "--load-threshold": "conformance_load_threshold",
         "--chat-template-kwargs": "conformance_chat_template_kwargs",
         "--gym-version": "conformance_gym_version", "--gym-reasoning-parser": "conformance_gym_reasoning_parser",
         "--hypothesis-profile": None, "--hypothesis-seed": None, "-k": None, "-n": None, "-v": None}
@@ -158,6 +168,7 @@ SAMPLES = {"--endpoint": URL, "--rollouts": "/r.jsonl", "--train-batches": "/b.j
            "--loop-truncation": "drop", "--model": "tiny", "--api-key": "secret", "--tokenizer": "/t", "--rescore-model": "/w",
            "--refit-url": "http://e/reload", "--conformance-report": "out", "--check": "M3",
            "--conformance-timeout": "7.5", "--conformance-deadline": "90", "--conformance-max-response-bytes": "4096",
+           "--load": "16", "--load-duration": "30", "--load-threshold": "16",
            "--chat-template-kwargs": "{}", "--gym-version": "0.4.0",
            "--gym-reasoning-parser": "off", "--hypothesis-profile": "deep", "--hypothesis-seed": "3",
            "-k": "E3", "-n": "2"}

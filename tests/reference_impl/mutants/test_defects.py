@@ -369,6 +369,72 @@ def p_rejects_n(z, mount):
     return status == 400
 
 
+def _side_by_side(z, mount, n, **kw):
+    """``n`` chat calls at once (threads through the one TestClient): [(messages, status, data)]."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    asks = [[{"role": "user", "content": f"Session {i}: name a colour."}] for i in range(n)]
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda m: chat(z, mount, m, seed=None, **kw), asks))
+    return [(m, *a) for m, a in zip(asks, answers)]
+
+
+def p_prompt_buffer(z, mount):
+    """Side by side, some call is served a prompt other than its own (the one /tokenize gives its messages)."""
+    for messages, status, data in _side_by_side(z, mount, 6, max_tokens=24):
+        if status == 200 and data["prompt_token_ids"] != tokenize(z, mount, messages):
+            return True
+    return False
+
+
+def p_overflow_under_load(z, mount):
+    """Twelve calls at once: some get HTTP 500 (the queue holds 8)."""
+    return any(status == 500 for _, status, _ in _side_by_side(z, mount, 12, max_tokens=24))
+
+
+def p_refit_mid_generation(z, mount):
+    """A reload sent behind six running generations answers before they have all ended (nothing waits for them).
+    The reload is sent once all six have reached the engine (a fixed pause let a slow machine send it before the
+    last had arrived, and the reference, rightly, served that one after the reload). A generation's end is taken in
+    the engine, not when its client thread wakes: on a busy machine a thread woke after the reload's answer although
+    its generation had ended before it, and the reference seemed to show the defect."""
+    import threading
+    import time
+
+    engine = next(r.app for r in z.app.routes if getattr(r, "path", None) == f"/{mount}").state.service.engine
+    arrived: list[int] = []
+    finished: list[float] = []
+    generate_of_engine = engine.generate
+
+    async def counted(*args, **kwargs):
+        arrived.append(1)
+        try:
+            return await generate_of_engine(*args, **kwargs)
+        finally:
+            finished.append(time.monotonic())
+
+    def generate(i):
+        chat(z, mount, [{"role": "user", "content": f"Story {i}: write a long one."}], max_tokens=64, seed=None)
+
+    engine.generate = counted
+    try:
+        workers = [threading.Thread(target=generate, args=(i,)) for i in range(6)]
+        for w in workers:
+            w.start()
+        deadline = time.monotonic() + 60
+        while len(arrived) < len(workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(arrived) == len(workers), f"only {len(arrived)} of {len(workers)} generations reached the engine"
+        r = z.post(f"/{mount}/weights/reload", json={"path": str(fixture_path("tiny-chatml"))})  # the same weights
+        answered = time.monotonic()
+        for w in workers:
+            w.join()
+    finally:
+        del engine.generate
+    assert r.status_code == 200, r.text
+    return sum(t < answered for t in finished) < len(workers)
+
+
 PROBES = {
     "no-correction": p_not_spliced, "strip-reasoning-served": p_strip_reasoning, "tool-json-resorted": p_tool_json,
     "no-separator": p_no_separator, "double-eos": p_double_eos, "decode-prefix-match": p_decode_prefix,
@@ -384,6 +450,8 @@ PROBES = {
     "edited-history-spliced": p_edited_spliced, "rejects-n": p_rejects_n,
     "false-refusal-mid-think": p_false_refusal,
     "stop-id-not-a-turn-closer": p_stop_id_not_a_turn_closer,
+    "prompt-buffer-shared": p_prompt_buffer, "overflow-500-under-load": p_overflow_under_load,
+    "refit-mid-generation": p_refit_mid_generation,
 }
 MUTANTS = discover()
 

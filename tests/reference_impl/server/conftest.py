@@ -1,4 +1,5 @@
-"""Shared pieces for the reference-server tests: tokenizer-only renderers and a rollout step helper."""
+"""Shared pieces for the reference-server tests: tokenizer-only renderers, a rollout step helper, and the error
+shape every refusal must have (the fuzz tests, stateless and stateful, judge each answer with it)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -42,6 +43,17 @@ def carried(prompt: list[int], gen: list[int], renderer: ChatRenderer, **fields)
 
 def message(d: dict) -> Message:
     return Message.model_validate(d)
+
+
+def assert_openai_error(response) -> None:
+    """A 4xx answer is an OpenAI-style error object: ``{"error": {"message", "type", "code", ...}}`` with a
+    non-empty message and type and ``code`` equal to the HTTP status (contract §5, E23). Other statuses pass."""
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        assert isinstance(err, dict) and isinstance(err.get("message"), str) and err["message"], body
+        assert isinstance(err.get("type"), str) and err["type"], body
+        assert err.get("code") == response.status_code, body
 
 
 @pytest.fixture(scope="module")

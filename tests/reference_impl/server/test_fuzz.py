@@ -13,6 +13,8 @@ from reference_impl.server.app import create_app
 from reference_impl.server.engines.hf import HFEngine
 from reference_impl.server.service import Service
 
+from .conftest import assert_openai_error
+
 CASES = 1000  # generated requests per run, over every operation
 OPERATIONS = 9  # POST and GET routes of the document (the /v1 aliases included)
 
@@ -38,14 +40,6 @@ def client():
         yield c
 
 
-def _is_openai_error(response) -> None:
-    if 400 <= response.status_code < 500:
-        body = response.json()
-        err = body.get("error") if isinstance(body, dict) else None
-        assert isinstance(err, dict) and isinstance(err.get("message"), str) and err["message"], body
-        assert err.get("code") == response.status_code, body
-
-
 @pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=CASES // OPERATIONS, deadline=None, derandomize=True, database=None,
@@ -53,7 +47,7 @@ def _is_openai_error(response) -> None:
 def test_no_server_errors_and_every_refusal_is_an_openai_error(case):
     response = case.call()
     assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
-    _is_openai_error(response)
+    assert_openai_error(response)
 
 
 def test_the_server_still_serves_after_the_fuzz(client):
@@ -105,6 +99,6 @@ def test_the_vllm_engine_under_a_bounded_fuzz(reference_server_chatml):
         def one(case):
             response = case.call(timeout=60)
             assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
-            _is_openai_error(response)
+            assert_openai_error(response)
 
         one()

@@ -186,6 +186,38 @@ def test_weight_reload_then_logprobs_match_transformers(reference_server_chatml,
     assert max(abs(a - b) for a, b in zip(chat["generation_log_probs"], gen_ref)) < 1e-4
 
 
+@pytest.mark.parametrize("defect", ["truncated", "foreign-model", "unknown-tensor", "wrong-shape", "garbage"])
+def test_a_defective_checkpoint_is_refused_with_400_and_the_served_weights_stay(
+        reference_server_chatml, tiny_chatml_dir, tiny_qwen3_dir, tmp_path, defect):
+    """vLLM's own loader failed halfway through a bad checkpoint (HTTP 500); the engine now vets the headers first."""
+    from safetensors.torch import load_file, save_file
+
+    own = (tiny_chatml_dir / "model.safetensors").read_bytes()
+    state = load_file(tiny_chatml_dir / "model.safetensors")
+    name = next(iter(state))
+    bad = {
+        "truncated": lambda f: f.write_bytes(own[: len(own) // 2]),  # a trainer still writing
+        "foreign-model": lambda f: f.write_bytes((tiny_qwen3_dir / "model.safetensors").read_bytes()),
+        "unknown-tensor": lambda f: save_file({**state, "not.a.weight": torch.zeros(2)}, f),
+        "wrong-shape": lambda f: save_file({**state, name: torch.zeros(3, 3)}, f),
+        "garbage": lambda f: f.write_bytes(b"these are not weights"),
+    }
+    bad[defect](tmp_path / "model.safetensors")
+    ids = [1, 89, 95, 89, 272, 83, 40, 41, 42]
+    with httpx.Client(base_url=reference_server_chatml, timeout=60) as c:
+        def served():
+            r = c.post("/v1/completions", json={"model": "tiny", "prompt": ids, "max_tokens": 0, "prompt_logprobs": 0})
+            return [e[str(t)]["logprob"] for e, t in zip(r.json()["choices"][0]["prompt_logprobs"][1:], ids[1:])]
+
+        before, version = served(), c.get("/weights").json()["weight_version"]
+        r = c.post("/weights/reload", json={"path": str(tmp_path)})
+        assert r.status_code == 400, r.text[:300]
+        error = r.json()["error"]
+        assert error["param"] == "path" and ("safetensors" in error["message"] or "tensors" in error["message"])
+        assert c.get("/weights").json()["weight_version"] == version
+        assert c.get("/health").status_code == 200 and served() == before
+
+
 def test_bad_input_matrix_and_seeded_concurrency_keep_the_engine_alive(reference_server_chatml):
     async def run():
         async with httpx.AsyncClient(base_url=reference_server_chatml, timeout=120) as c:
