@@ -2,14 +2,14 @@
 
 A server sized for evaluation traffic: its request queue holds 8, and a ninth concurrent request is refused with a
 500 rather than queued. The single-session suite never has more than 8 calls outstanding and sees nothing; a Gym
-rollout batch does (R10: calls without a usable answer under load, after Gym's retries).
+rollout batch does (R10: 500s under load, whether or not Gym's retries then get an answer).
 """
 from __future__ import annotations
 
 from reference_impl.server.protocol import ApiError
 from reference_impl.server.service import Service
 
-REPRODUCES = "an endpoint that sheds concurrent load with 5xx instead of queueing (R10 error rate)"
+REPRODUCES = "an endpoint that sheds concurrent load with 5xx instead of queueing (R10: server errors under load)"
 CAPACITY = 8
 
 
