@@ -8,9 +8,12 @@ the old weights and partly from the new ones, and calls the trainer sends after 
 served by the old weights until the swap is done. Only a refit under load shows it (R10 with --refit-url): a
 single session never has a call in flight while it refits.
 
-The swap is not awaited so that the defect shows whatever the machine's timing: when the hook waited for the
-swap, whether a call straddled it depended on the engine's batch at that instant, and the selftest on vLLM saw
-every rescored call served cleanly in one CI run.
+Like an asynchronous weight-update queue, it applies the staged checkpoint a moment after acknowledging it
+(``APPLY_LAG_S``, about what broadcasting a real model's weights takes). Without the lag the defect showed only by
+the machine's timing: when the hook waited for the swap, whether a call straddled it depended on the engine's
+batch at that instant; when it answered at once, a busy server's answer reached the client after the swap had
+landed, no rescored call was stale, and the one in 64 that straddled it was not always sampled (CI saw both pass).
+With the lag, every call the load sends in the second after the answer is served by the old weights.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from reference_impl.server.service import Service
 
 REPRODUCES = "a refit that lands mid-generation: responses served by mixed weights (R10 refit under load)"
+APPLY_LAG_S = 1.5  # the staged weights land this long after the hook has answered
 
 
 class Mutant(Service):
@@ -34,6 +38,7 @@ class Mutant(Service):
         return self.engine.weight_version + 1
 
     async def _swap(self, path: str) -> None:
+        await asyncio.sleep(APPLY_LAG_S)  # staged, applied later, while the engine keeps generating
         engine = self.engine
         if hasattr(engine, "llm"):  # vLLM: the RPC runs between engine steps, beside the running requests
             await engine.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
