@@ -80,10 +80,11 @@ REFERENCE_CONFIGS = {  # server fixture, tokenizer, extra options: both fixture 
 
 
 @pytest.mark.uses_servers("reference_server_qwen3", "reference_server_chatml")
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("config", sorted(REFERENCE_CONFIGS))
 def test_reference_passes_every_must_and_should(pytester, request, config, seed):
-    """The whole strict suite, three runs per configuration with different hypothesis seeds: no flakes."""
+    """The whole strict suite, two runs per configuration with different hypothesis seeds: no flakes (three, and five
+    before, cost CI a minute each; the selftest and the drift-search tests run the same checks again)."""
     fixture, tokenizer, args = REFERENCE_CONFIGS[config]
     url = request.getfixturevalue(fixture)
     result, report, by = _suite(pytester, url, tokenizer, "--conformance-strict", "--hypothesis-seed", str(seed),
