@@ -2,10 +2,13 @@
 
     python benchmarks/_heap_server.py DIR serve --model ... (the serve command's own arguments)
 
-tracemalloc records where every live Python allocation of the server process was made; each SIGUSR1 writes a
-snapshot to DIR/heap-<n>.snapshot (n = 0, 1, ...). The soak compares an early snapshot with the last one to name
-the lines whose memory grew. Only the server's own process is traced: vLLM's engine runs in child processes.
-Tracing slows the server (every allocation pays for its stack), so a --heap soak measures memory, not latency.
+tracemalloc records where every live Python allocation of the server process was made. The first SIGUSR1 starts
+tracing; each later one writes a snapshot to DIR/heap-<n>.snapshot (n = 0, 1, ...). The soak sends the first once
+the server answers, so start-up (importing torch, vLLM and transformers, loading the model) runs untraced: traced
+from the first line, start-up took longer than the benchmark waits for a server, and its allocations never grow
+anyway. The soak compares an early snapshot with the last one to name the lines whose memory grew. Only the
+server's own process is traced: vLLM's engine runs in child processes. Tracing slows the server (every allocation
+pays for its stack), so a --heap soak measures memory, not latency.
 """
 from __future__ import annotations
 
@@ -25,12 +28,14 @@ def main() -> int:
 
     def snapshot(signum, frame) -> None:
         nonlocal count
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(FRAMES)
+            return
         path = out / f"heap-{count}.snapshot"
         tracemalloc.take_snapshot().dump(str(path) + ".part")
         Path(str(path) + ".part").replace(path)  # the benchmark reads only whole snapshots
         count += 1
 
-    tracemalloc.start(FRAMES)
     os.register_at_fork(after_in_child=tracemalloc.stop)  # a forked engine process is not ours to trace
     signal.signal(signal.SIGUSR1, snapshot)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import platform
 import sys
 import tempfile
@@ -66,8 +67,9 @@ def run_task(task: str, seeds: list[int], steps: int, work: Path) -> dict:
 
 
 @contextmanager
-def reward_figure(path: Path, *, ylabel: str, title: str):
-    """Axes for reward-by-step lines; the figure is finished (grid, legend, 0–1 range) and saved to ``path``."""
+def reward_figure(path: Path, *, ylabel: str, title: str, top: float = 1.0):
+    """Axes for reward-by-step lines; the figure is finished (grid, legend, range 0 to ``top``) and saved to
+    ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,7 +77,7 @@ def reward_figure(path: Path, *, ylabel: str, title: str):
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     yield ax
-    ax.set(xlabel="step", ylabel=ylabel, ylim=(0, 1), title=title)
+    ax.set(xlabel="step", ylabel=ylabel, ylim=(0, top), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -85,7 +87,9 @@ def reward_figure(path: Path, *, ylabel: str, title: str):
 
 def plot(curve: dict, path: Path, window: int = 10) -> None:
     title = f"{curve['task']}: training reward ({window}-step mean), validation (dots)"
-    with reward_figure(path, ylabel="reward", title=title) as ax:
+    highest = max(max(run["reward_mean"] + list(run["val_reward"].values())) for run in curve["seeds"].values())
+    top = min(1.0, math.ceil(highest * 10 + 1) / 10)  # lookup's rewards stay under 0.3: do not squash them at 0
+    with reward_figure(path, ylabel="reward", title=title, top=top) as ax:
         for seed, run in curve["seeds"].items():
             xs = list(range(1, len(run["reward_mean"]) + 1))
             line, = ax.plot(xs, moving_average(run["reward_mean"], window), lw=1.2, label=f"seed {seed} (train)")

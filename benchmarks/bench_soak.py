@@ -15,8 +15,8 @@ writes ``soak.json`` to ``--out``.
 run it with), to tell the engine's own memory growth from the reference server's. Continuity breaks there are
 expected (stock vLLM re-tokenizes); the memory figures are the point.
 
-``--heap``: the server process runs with Python's heap traced (``benchmarks/_heap_server.py``), a snapshot at the
-end of every minute; the lines whose live memory grew most from the end of minute 2 to the end of the run are
+``--heap``: the server process runs with Python's heap traced from the moment it answers
+(``benchmarks/_heap_server.py``), a snapshot at the end of every minute; the lines whose live memory grew most from the end of minute 2 to the end of the run are
 printed and written to ``heap.txt``. Tracing slows the server: such a run measures memory, not latency.
 """
 from __future__ import annotations
@@ -154,6 +154,7 @@ def main() -> int:
         sampler = threading.Thread(target=sample_rss, args=(server.proc.pid, t0, samples, stop), daemon=True)
         sampler.start()
         if args.heap:
+            os.kill(server.proc.pid, signal.SIGUSR1)  # start tracing: the server is up, its start-up stays untraced
             threading.Thread(target=snapshot_every_minute, args=(server.proc.pid, stop), daemon=True).start()
         print(f"soak: {args.sessions} sessions for {args.minutes} min against "
               f"{'the reference server' if args.server == 'reference' else 'stock vLLM'} ({args.model}, vllm engine)",
