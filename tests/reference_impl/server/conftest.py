@@ -64,3 +64,16 @@ def chatml():
 @pytest.fixture(scope="module")
 def qwen3():
     return renderer_for("tiny-qwen3")
+
+
+# tiny-chatml's folder and tokenizer, for the modules that build an engine on it in process
+@pytest.fixture(scope="module")
+def model_dir():
+    return fixture_path("tiny-chatml")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)

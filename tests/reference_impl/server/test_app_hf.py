@@ -14,7 +14,6 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from fixtures import fixture_path
 from reference_impl.server.app import create_app
 from reference_impl.server.engines.hf import HFEngine
 from reference_impl.server.sampling import Profile, SamplingPolicy
@@ -24,18 +23,6 @@ from .conftest import TOOLS
 
 MAX_LEN = 256
 TRAIN = {"logprobs": True, "top_logprobs": 0, "return_tokens_as_token_ids": True, "return_token_ids": True}
-
-
-@pytest.fixture(scope="module")
-def model_dir():
-    return fixture_path("tiny-chatml")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_dir)
 
 
 @pytest.fixture(scope="module")

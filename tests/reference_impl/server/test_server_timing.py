@@ -14,7 +14,6 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from fixtures import fixture_path
 from reference_impl.server.app import create_app
 from reference_impl.server.engines.hf import HFEngine
 from reference_impl.server.service import Service
@@ -72,18 +71,6 @@ def handler_clock(app, spans: list[float]):
         await app(scope, receive, timed_send)
 
     return wrapper
-
-
-@pytest.fixture(scope="module")
-def model_dir():
-    return fixture_path("tiny-chatml")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_dir)
 
 
 @pytest.fixture(scope="module")
