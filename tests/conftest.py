@@ -190,9 +190,13 @@ def lookup_env(server_pool) -> str:
 # --- warm-start policies served by the reference server (GRPO tests and the loop selftest) ----------------
 
 def policy_server_argv(task: str, engine: str, port: int) -> list[str]:
+    """As the loop starts its own (``reference_impl.grpo.servers``): a step's seeded calls in one engine wave."""
+    from reference_impl.grpo.servers import STEP_TOKEN_BUDGET
+
+    budget = ["--", "--max-num-batched-tokens", str(STEP_TOKEN_BUDGET)] if engine == "vllm" else []
     return [PYTHON, "-m", "gym_conformance", "serve", "--model", str(fixture_path(f"warm-{task}")), "--engine",
             engine, "--served-model-name", "policy", "--host", "127.0.0.1", "--port", str(port),
-            "--max-model-len", "1024", "--tool-parser", "hermes"]
+            "--max-model-len", "1024", "--tool-parser", "hermes", *budget]
 
 
 @pytest.fixture(scope="session")

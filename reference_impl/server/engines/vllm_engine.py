@@ -13,6 +13,12 @@ from pathlib import Path
 
 from .base import Engine, EngineError, Gate, GenerateParams, GenerateResult, generation_stop_ids
 from .checkpoint import check_against, tensor_shapes
+from .vllm_idle_spin import ENV as IDLE_SPIN_ENV
+from .vllm_idle_spin import idle_spin_seconds
+
+# vLLM's queue readers busy-wait 1 s after each read; on CPU the server shares a few cores with a trainer
+# (vllm_idle_spin.py). 10 ms still spans the gap between two scheduler steps under load.
+IDLE_SPIN_DEFAULT_S = "0.01"
 
 
 def kv_cache_bytes(environ) -> int:
@@ -52,6 +58,8 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
         # (--gpu-memory-utilization) of the node's memory is free, which fails whenever other servers
         # share the machine. VLLM_CPU_KVCACHE_SPACE (GiB) keeps its meaning, fractions included.
         argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_cache_bytes(os.environ))]
+        os.environ.setdefault(IDLE_SPIN_ENV, IDLE_SPIN_DEFAULT_S)  # read by the plugin in vLLM's own processes
+        idle_spin_seconds(os.environ)  # a bad value stops the server here with one line, not in a child process
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
     if reasoning_parser:  # structured outputs (forced tool_choice) start after the reasoning ends, as in vLLM
