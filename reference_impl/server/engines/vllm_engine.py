@@ -58,7 +58,6 @@ def engine_args_from_argv(model: str, max_model_len: int | None, served_name: st
         # (--gpu-memory-utilization) of the node's memory is free, which fails whenever other servers
         # share the machine. VLLM_CPU_KVCACHE_SPACE (GiB) keeps its meaning, fractions included.
         argv += ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(kv_cache_bytes(os.environ))]
-        os.environ.setdefault(IDLE_SPIN_ENV, IDLE_SPIN_DEFAULT_S)  # read by the plugin in vLLM's own processes
         idle_spin_seconds(os.environ)  # a bad value stops the server here with one line, not in a child process
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
@@ -99,6 +98,8 @@ class VllmEngine(Engine):
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        if current_platform.is_cpu():  # set here, in the server's process, for the engine processes it spawns
+            os.environ.setdefault(IDLE_SPIN_ENV, IDLE_SPIN_DEFAULT_S)
         self.llm = AsyncLLM.from_engine_args(self.engine_args)
         cfg = self.llm.model_config
         self.max_model_len = int(cfg.max_model_len)

@@ -1,6 +1,8 @@
 """``gym-conformance serve`` refuses bad command lines with one line on stderr and exit code 2."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from fixtures import fixture_path
@@ -71,3 +73,26 @@ def test_serve_parses_passthrough_after_double_dash():
     add_arguments(p)
     args = p.parse_args(["--model", "m", "--port", "18150", "--", "--max-num-seqs", "8"])
     assert args.engine_args == ["--max-num-seqs", "8"] and args.port == 18150
+
+
+def test_a_bad_idle_spin_setting_stops_serve_with_one_line(monkeypatch, capsys):
+    # Checked in the server's own process before vLLM starts: in vLLM's engine processes it would only fail there.
+    from reference_impl.server.engines.vllm_idle_spin import ENV
+
+    monkeypatch.setenv(ENV, "fast")
+    with pytest.raises(SystemExit) as exc_info:
+        raise SystemExit(main(["serve", "--model", str(fixture_path("tiny-chatml"))]))
+    assert exc_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ENV in err, err
+
+
+def test_building_the_engine_arguments_leaves_the_idle_spin_unset(monkeypatch):
+    # Only the engine's start sets it, in the server's process: a test or tool that builds engine arguments
+    # in-process must not pass it to a stock vLLM it starts later.
+    from reference_impl.server.engines.vllm_engine import engine_args_from_argv
+    from reference_impl.server.engines.vllm_idle_spin import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    engine_args_from_argv(str(fixture_path("tiny-chatml")), 256, "tiny", [])
+    assert ENV not in os.environ
