@@ -58,22 +58,23 @@ def rss(pid: int) -> tuple[int, int]:
     return root.memory_info().rss, under
 
 
-def memory_by_kind(pid: int) -> dict[str, dict[str, float]]:
-    """Resident and proportional (shared pages split between their processes) MiB of the engine processes,
-    by mapping: ``shm`` (/dev/shm: vLLM's message queues between engine core and worker), ``file`` (libraries,
-    mapped weights) and ``anon`` (heaps: the KV cache, allocator arenas, Python objects)."""
-    out = {k: {"rss": 0.0, "pss": 0.0} for k in ("anon", "shm", "file")}
+def memory_by_kind(pid: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per engine process (by name: vLLM's engine core, its worker), resident and proportional (shared pages split
+    between their processes) MiB by mapping: ``shm`` (/dev/shm: vLLM's message queues between engine core and
+    worker), ``file`` (libraries, mapped weights) and ``anon`` (heaps: the KV cache, allocator arenas, objects)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
     for p in psutil.Process(pid).children(recursive=True):
         try:
-            maps = p.memory_maps(grouped=True)
+            name, maps = p.name(), p.memory_maps(grouped=True)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+        kinds = out.setdefault(name, {k: {"rss": 0.0, "pss": 0.0} for k in ("anon", "shm", "file")})
         for m in maps:
             path = m.path or ""
             kind = "shm" if path.startswith("/dev/shm") else "file" if path.startswith("/") else "anon"
-            out[kind]["rss"] += m.rss / 2**20
-            out[kind]["pss"] += m.pss / 2**20
-    return {k: {m: round(v, 1) for m, v in d.items()} for k, d in out.items()}
+            kinds[kind]["rss"] += m.rss / 2**20
+            kinds[kind]["pss"] += m.pss / 2**20
+    return {n: {k: {m: round(v, 1) for m, v in d.items()} for k, d in kinds.items()} for n, kinds in out.items()}
 
 
 def sample_rss(pid: int, t0: float, samples: list[tuple[float, int, int]], stop: threading.Event,
@@ -212,9 +213,12 @@ def main() -> int:
           f"RSS {first['rss_mib']} -> {last['rss_mib']} MiB ({growth:+.1%}, goal < {GROWTH_MAX:.0%}); p99 last/first "
           f"minute {drift:.2f} (goal <= {P99_DRIFT_MAX}); goals {'met' if summary['goals_met'] else 'NOT met'}")
     if "minute 1" in kinds:
-        print("\nengine processes by mapping, MiB (end of minute 1 -> end): " + "; ".join(
-            f"{k} RSS {kinds['minute 1'][k]['rss']} -> {kinds['end'][k]['rss']}, "
-            f"PSS {kinds['minute 1'][k]['pss']} -> {kinds['end'][k]['pss']}" for k in kinds["end"]))
+        print("\nengine processes by mapping, MiB RSS (PSS), end of minute 1 -> end:")
+        for name, end in kinds["end"].items():
+            start = kinds["minute 1"].get(name, {})
+            print(f"  {name}: " + "; ".join(
+                f"{k} {start.get(k, {}).get('rss')} -> {v['rss']} ({start.get(k, {}).get('pss')} -> {v['pss']})"
+                for k, v in end.items()))
     if args.heap:
         report = heap_growth(heap_dir)
         (args.out / "heap.txt").write_text(report + "\n")
