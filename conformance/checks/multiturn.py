@@ -65,6 +65,22 @@ async def continuity_constructed(ctx: CheckContext) -> None:
     ctx.assert_continuity(r.steps, label="truncated + tool rollout")
 
 
+@check("M1", "truncated-mid-reasoning")
+async def continuity_truncated_reasoning(ctx: CheckContext) -> None:
+    """A turn cut by max_tokens inside its reasoning, then a short user turn (reasoning models hit max_tokens
+    while thinking). Where the template strips earlier reasoning, its render of the history is now shorter
+    than the prompt served before; the sampled ids must still open the next prompt (NeMo RL's second splice
+    refused this rollout as non-monotonic, contract §7.5)."""
+    r = ctx.rollout(max_tokens=8)
+    r.user("Is 91 a prime?")
+    thought = ("<think>\nCheck the divisors of 91 one at a time: 2 does not divide it, 3 does not, 5 does not, "
+               "7 does, since 7 times 13 is 91, so")
+    await _replay_text(ctx, r, thought, eos=False)
+    r.user("Well?")
+    await r.generate(max_tokens=1)
+    ctx.assert_continuity(r.steps, label="turn truncated inside its reasoning")
+
+
 def _splice_expectation(ctx: Context, before: Step, after: Step) -> list[int]:
     req = after.call.request
     messages, kwargs = req["messages"], dict(req.get("chat_template_kwargs") or {})

@@ -198,6 +198,10 @@ def parse_generation(text: str) -> dict[str, Any]:
         head, _, text = text.partition("</think>")
         msg["reasoning"] = head.replace("<think>", "", 1).strip("\n")
         text = text.lstrip("\n")
+    elif text.startswith("<think>"):
+        # cut by max_tokens while thinking: the qwen3 parser returns it all as reasoning and no content
+        msg["reasoning"], msg["content"] = text[len("<think>"):].strip("\n"), ""
+        return msg
     calls = []
     for n, m in enumerate(_TOOL_CALL.finditer(text)):
         try:

@@ -141,3 +141,28 @@ def test_fallback_source_calls_tokenize_at_the_root():
     call = asyncio.run(go())
     assert seen == ["/v1/chat/completions", "/tokenize"]
     assert call.bundle.source == "logprobs" and call.bundle.prompt_token_ids == [7, 8]
+
+
+def test_a_turn_cut_while_thinking_is_all_reasoning_as_vllms_qwen3_parser_reads_it():
+    # the harness supplies constructed turns as the server's parsers would return them; vLLM's own parsers judge
+    from transformers import AutoTokenizer
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.parser import ParserManager
+
+    from fixtures import fixture_path
+
+    tok = AutoTokenizer.from_pretrained(fixture_path("tiny-qwen3"))
+    cls = ParserManager.get_parser(tool_parser_name="hermes", reasoning_parser_name="qwen3", enable_auto_tools=True,
+                                   model_name="tiny", tokenizer=tok)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    vreq = ChatCompletionRequest(model="tiny", messages=[], tools=tools, tool_choice="auto")
+    for text in ["<think>\nseven times thirteen is", "<think>\nplan\n</think>\n\nok",
+                 '<think>\nplan\n</think>\n\n<tool_call>\n{"name": "f", "arguments": {"b": 1}}\n</tool_call>']:
+        parser = cls(tok, vreq.tools, chat_template_kwargs={})
+        parser.set_prompt_token_ids([])
+        reasoning, content, calls = parser.parse(text, vreq, enable_auto_tools=True,
+                                                 model_output_token_ids=tok.encode(text))
+        ours = parse_generation(text)
+        assert ours["reasoning"] == reasoning.strip("\n"), text
+        assert ours["content"] == (content or "").strip(), text
+        assert [c["function"]["arguments"] for c in ours.get("tool_calls", [])] == [c.arguments for c in calls or []]
