@@ -30,16 +30,17 @@ from unittest import mock
 
 from . import defects
 
-# The recipes every row of a task trains with. lookup: 3 steps of 4 rows x 4 samples. warm-lookup's tool calls
-# take 25-28 tokens, so a 27-token budget leaves most rollouts multi-turn (tool output, splices) and cuts a few
-# (truncations); warm-up 1 and lr 1e-3 so that one update moves the served log probs measurably (a missed refit
+# The recipes every row of a task trains with. lookup: 3 steps of 4 rows x 4 samples from warm-lookup-rough, the
+# lookup policy that samples a non-canonical token split often enough for retokenized-training-input to show
+# within 3 steps (fixtures/warm_start.py). Its tool calls take 25-28 tokens, so a 27-token budget leaves most
+# rollouts multi-turn (tool output, splices) and cuts a few (truncations); warm-up 1 and lr 1e-3 so that one update moves the served log probs measurably (a missed refit
 # shows from the next step on). arith: the bounded curve of the training test (30 steps on 4 rows) that a loop
 # with a broken update cannot climb (B4 judges its training reward). Neither validates: on 4 training rows at
 # that learning rate the policy fits those rows and the validation reward falls (0.33 -> 0.23 measured), and the
 # rows are judged on their dumps and training curves.
 RECIPES: dict[str, dict[str, Any]] = {
-    "lookup": {"task": "lookup", "steps": 3, "seed": 3, "rows_per_step": 4, "group_size": 4, "max_tokens": 27,
-               "lr": 1e-3, "warmup_steps": 1, "val_every": 0, "checkpoint_every": 3},
+    "lookup": {"task": "lookup", "policy": "warm-lookup-rough", "steps": 3, "seed": 3, "rows_per_step": 4,
+               "group_size": 4, "max_tokens": 27, "lr": 1e-3, "warmup_steps": 1, "val_every": 0, "checkpoint_every": 3},
     "arith": {"task": "arith", "steps": 30, "seed": 0, "rows_per_step": 4, "group_size": 16, "train_rows": 4,
               "lr": 1e-3, "val_every": 0, "checkpoint_every": 30},
 }

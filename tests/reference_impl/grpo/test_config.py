@@ -29,7 +29,7 @@ def test_defaults_pass_and_a_file_overrides_them(tmp_path):
 
 
 def test_a_task_brings_its_defaults_and_the_file_still_wins(tmp_path):
-    assert Config.for_task("lookup").max_tokens == 48 and Config.for_task("lookup").val_samples == 1
+    assert Config.for_task("lookup").max_tokens == 48 and Config.for_task("lookup").val_samples == 2
     assert Config.for_task("arith") == Config(val_samples=4)
     path = tmp_path / "c.json"
     path.write_text('{"task": "lookup", "lr": 1e-4}')
