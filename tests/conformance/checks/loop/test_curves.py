@@ -67,8 +67,16 @@ def test_every_lookup_seed_is_within_its_band(tmp_path, seed):
     assert outcome(result, "L3") == outcome(result, "B3") == "pass"
 
 
+@pytest.mark.parametrize("seed", sorted(LOOKUP["seeds"]))
+def test_a_lookup_loop_that_learns_one_and_a_half_times_slower_fails(tmp_path, seed):
+    # lookup rises by ~0.5 in 200 steps (0.31 -> 0.81): its band tells a slower loop, as arith's does
+    run = LOOKUP["seeds"][seed]["reward_mean"]
+    slow = [run[int(s / 1.5)] for s in range(200)]
+    failure = judge_curves(write(tmp_path, slow), "lookup")["L3"]
+    assert isinstance(failure, CheckFailure) and "learns slower" in failure.verdict
+
+
 def test_a_lookup_loop_stuck_at_its_starting_reward_fails_the_band(tmp_path):
-    # lookup rises by only ~0.08 in 200 steps: its band tells a loop that does not learn, not one that is slower
     start = LOOKUP["seeds"]["0"]["reward_mean"][:10]
     failure = judge_curves(write(tmp_path, start * 20), "lookup")["L3"]
     assert isinstance(failure, CheckFailure) and "reference band of lookup" in failure.verdict
