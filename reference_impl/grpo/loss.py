@@ -48,13 +48,6 @@ def collate(seqs, advantages, pad_id: int) -> Batch:
                  torch.tensor(list(advantages), dtype=torch.float32))
 
 
-def token_logprobs(model, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    """log π(ids[t] | ids[<t]) at every position t (position 0 gets 0: nothing predicts it)."""
-    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
-    picked = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return torch.nn.functional.pad(picked, (1, 0))
-
-
 def grpo_loss(logp: torch.Tensor, batch: Batch, *, normalizer: float, clip_low: float = 0.2,
               clip_high: float = 0.2, aggregation: str = "token", kl_coef: float = 0.0,
               ref_logp: torch.Tensor | None = None, tis_cap: float | None = None,

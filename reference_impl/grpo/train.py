@@ -27,7 +27,8 @@ from fixtures import fixture_path, tasks
 from . import checkpoint, dumps, servers
 from .advantages import group_advantages, zero_std_fraction
 from .config import Config
-from .loss import collate, grpo_loss, token_logprobs
+from .logprobs import token_logprobs
+from .loss import collate, grpo_loss
 from .rollout import Agent, Rollout, run_rollouts, session
 from .sequences import ContiguityError, build_sequence, has_nan
 
@@ -96,13 +97,13 @@ def train_step(model, optimizer, seqs, advantages, cfg: Config, world: World, *,
     ref_logp = None
     if cfg.kl_coef and ref_model is not None:
         with torch.no_grad():
-            ref_logp = token_logprobs(ref_model, batch.ids, batch.attention)
+            ref_logp = token_logprobs(ref_model, batch.ids, batch.attention, batch.mask)
     # No signal (every group zero-std): no step at all. Adam would still move every weight along its momentum
     # (m/sqrt(v) decays slowly), which drifted a tiny policy into garbage within a few silent steps.
     signal = world.sum(float(batch.advantages.abs().sum())) > 0
     first_logp, metrics, losses = None, {}, []
     for _ in range(cfg.updates_per_batch if signal else 1):
-        logp = token_logprobs(model, batch.ids, batch.attention)
+        logp = token_logprobs(model, batch.ids, batch.attention, batch.mask)
         if first_logp is None:
             first_logp = logp.detach()
             if trainer_logprobs is not None:

@@ -14,7 +14,7 @@ def patches(run):
         # log probs (numerically close to the served ones, but not what the server sampled with)
         batch = loop.collate(seqs, advantages, pad_id)
         with torch.no_grad():
-            logp = loop.token_logprobs(model, batch.ids, batch.attention)
+            logp = loop.token_logprobs(model, batch.ids, batch.attention, batch.mask)
         for row, seq in zip(logp.tolist(), seqs):
             seq.old_logprobs = [x if m else 0.0 for x, m in zip(row, seq.mask)]
         return original(model, optimizer, seqs, advantages, cfg, world, pad_id=pad_id, **kw)

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reference_impl.grpo.loss import collate, grpo_loss, token_logprobs
+from reference_impl.grpo.logprobs import token_logprobs
+from reference_impl.grpo.loss import collate, grpo_loss
 from reference_impl.grpo.sequences import ServedCall, build_sequence
 
 
@@ -19,8 +20,9 @@ class Tiny(torch.nn.Module):
         self.emb = torch.nn.Embedding(vocab, 8)
         self.out = torch.nn.Linear(8, vocab)
 
-    def forward(self, input_ids, attention_mask=None):
-        return SimpleNamespace(logits=self.out(self.emb(input_ids)))
+    def forward(self, input_ids, attention_mask=None, logits_to_keep=0):
+        hidden = self.emb(input_ids)[:, -logits_to_keep:]  # transformers' convention: the last N (0 = all)
+        return SimpleNamespace(logits=self.out(hidden))
 
 
 def _seqs():
@@ -92,3 +94,4 @@ def test_unknown_aggregation_is_named():
     batch = collate(seqs, [1.0, 1.0, 1.0], 0)
     with pytest.raises(ValueError, match="unknown loss aggregation 'bnpo'"):
         grpo_loss(token_logprobs(model, batch.ids, batch.attention), batch, normalizer=1.0, aggregation="bnpo")
+

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from reference_impl.grpo.config import Config
-from reference_impl.grpo.loss import token_logprobs
+from reference_impl.grpo.logprobs import token_logprobs
 from reference_impl.grpo.sequences import ServedCall, build_sequence
 from reference_impl.grpo.train import World, train_step
 from tests.reference_impl.grpo.test_loss import Tiny, _seqs
