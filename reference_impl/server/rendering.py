@@ -180,11 +180,17 @@ class ChatRenderer:
         return list(enc["input_ids"])
 
     def render(self, messages: list[Message], tools: list[Tool] | None, kwargs: dict[str, Any] | None, *,
-               add_generation_prompt: bool) -> list[int]:
-        """Token ids of the template render; template errors become a 400 naming the template."""
+               add_generation_prompt: bool, dicts: list[dict[str, Any]] | None = None) -> list[int]:
+        """Token ids of the template render; template errors become a 400 naming the template.
+
+        ``dicts``: ``[template_message(m) for m in messages]`` when the caller has built them already (the chat path
+        renders one request's messages twice). Sharing them between renders is safe: transformers renders in
+        Jinja's immutable sandbox, which refuses to modify a dict or list, and copies the messages before it edits
+        one itself (``continue_final_message``).
+        """
         try:
-            return self._apply([template_message(m) for m in messages], template_tools(tools), kwargs or {},
-                               add_generation_prompt=add_generation_prompt)
+            return self._apply([template_message(m) for m in messages] if dicts is None else dicts,
+                               template_tools(tools), kwargs or {}, add_generation_prompt=add_generation_prompt)
         except Exception as exc:  # jinja TemplateError, raise_exception(), bad kwargs: all caller input
             raise bad_request(f"the chat template could not render these messages: {exc}", "messages") from exc
 

@@ -1,9 +1,14 @@
 """The prefix rule (§7.3), the splice on real templates and every drift variant, and the §7.9 refusals."""
 from __future__ import annotations
 
+import copy
+import re
+
 import pytest
 
+from reference_impl.server.correction import _norm
 from reference_impl.server.protocol import ApiError, ChatRequest
+from reference_impl.server.rendering import template_message
 from reference_impl.server.splice import splice
 
 from .conftest import TEMPLATE_VARIANTS, TOOLS, carried, renderer_for, served_prompt
@@ -184,6 +189,41 @@ def test_served_prompt_equals_splice_of_reference_renders(chatml):
     tp = chatml.render(parsed[:2], None, None, add_generation_prompt=False)
     t = chatml.render(parsed, None, None, add_generation_prompt=True)
     assert served_prompt(chatml, msgs) == splice(p1 + g1, tp, t, chatml.eos_id)
+
+
+@pytest.mark.parametrize("variant", ["tiny-qwen3", "tiny-chatml"] + [f"tiny-chatml-drift-{v}" for v in TEMPLATE_VARIANTS])
+def test_the_two_renders_share_the_message_dicts_unchanged(variant):
+    # build_prompt builds the template's message dicts once for T and TP: each render must be what fresh dicts
+    # give, rendering must leave the dicts as they were, and the served ids are splice(M, TP, T) of those renders.
+    r = renderer_for(variant)
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the weather in Paris?"}]
+    p1 = served_prompt(r, msgs, tools=TOOLS)
+    g1 = _enc(r, '<think>\nlook it up\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": '
+                 '"Paris"}}\n</tool_call>') + [r.eos_id]
+    msgs += [carried(p1, g1, r, content="", reasoning_content="look it up",
+                     tool_calls=[{"id": "call_0", "type": "function",
+                                  "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]),
+             {"role": "tool", "tool_call_id": "call_0", "content": "sunny"}]
+    p2 = served_prompt(r, msgs, tools=TOOLS)
+    g2 = _enc(r, "<think>\neasy\n</think>\n\nIt is sunny.") + [r.eos_id]
+    msgs += [carried(p2, g2, r, content="It is sunny.", reasoning_content="easy"), {"role": "user", "content": "Thanks"}]
+    req = ChatRequest.model_validate({"messages": msgs, "tools": TOOLS})
+    dicts = [template_message(m) for m in req.messages]
+    before = copy.deepcopy(dicts)
+    t = r.render(req.messages, req.tools, None, add_generation_prompt=True, dicts=dicts)
+    tp = r.render(req.messages[:5], req.tools, None, add_generation_prompt=False, dicts=dicts[:5])
+    assert dicts == before
+    assert t == r.render(req.messages, req.tools, None, add_generation_prompt=True)
+    assert tp == r.render(req.messages[:5], req.tools, None, add_generation_prompt=False)
+    assert served_prompt(r, msgs, tools=TOOLS) == splice(p2 + g2, tp, t, r.eos_id)
+
+
+def test_normalising_removes_exactly_what_regex_whitespace_matches():
+    # _norm drops whitespace with str.split(); the edit check was written with re.sub(r"\s+", ""): the same on every
+    # code point, one at a time and in runs, think tags removed first as before
+    every = "".join(map(chr, range(0x110000)))
+    text = f"a<think>\u00a0 b\n</think>{every}\r\n\u2028x<think"
+    assert _norm(text) == re.sub(r"\s+", "", re.sub(r"</?think>", "", text))
 
 
 # Issue 14: a generation whose <think> block is not at the start, sent back verbatim or the way NeMo Gym sends
