@@ -10,6 +10,7 @@ share of the rows, the loss is normalised by the global token count and gradient
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
@@ -264,6 +265,12 @@ def train(cfg: Config, out: Path, *, resume: bool = False, model_urls: list[str]
         agents = [Agent(ahttp, url, env_url, model=servers.MODEL_NAME, max_tokens=cfg.max_tokens,
                         max_turns=cfg.max_turns, temperature=cfg.temperature, top_p=cfg.top_p,
                         render=_render(tokenizer)) for url in model_urls]
+
+        # the startup heap (torch, transformers, the models) out of the collector's reach, as the server's: a full
+        # collection walking it mid-rollout stalls every request the loop has in flight
+        gc.collect()
+        gc.freeze()
+        stack.callback(gc.unfreeze)
 
         def sync() -> tuple[float, int | None]:
             """Rank 0 refits every server with the trainer's weights; every rank learns the served version."""

@@ -6,8 +6,8 @@ teacher-forced rescoring through /v1/completions (P16) and weight reload (R8).
 """
 from __future__ import annotations
 
+import gc
 import json
-
 import math
 
 import pytest
@@ -47,6 +47,15 @@ def _chat(client, messages, **kw):
                                                   "temperature": 1.0, "top_p": 1.0, **TRAIN, **kw})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def test_the_startup_heap_is_out_of_the_collectors_reach_while_serving(tokenizer, engine, model_dir):
+    """As in stock vLLM's server: a full collection walking the startup heap stalled every request in flight."""
+    gc.unfreeze()
+    with _client(tokenizer, engine, model_dir) as c:
+        assert c.get("/health").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # torch, transformers and the tokenizer's objects
+    assert gc.get_freeze_count() == 0  # and an in-process app hands the collector back as it found it
 
 
 def test_health_and_models(client):
