@@ -99,7 +99,10 @@ def chat(client, messages, **kw):
 
 def assert_adds_up(response, engine_s: float, handler_s: float) -> tuple[float, float, float]:
     engine, server, cpu = timing(response)
-    assert engine > 0 and server > 0 and 0 < cpu <= server + 0.00002  # the serving thread's CPU time fits its wall time
+    # the serving thread's CPU time fits its wall time, up to the skew of splitting a thread's CPU clock at the
+    # engine await: seen 0.08 ms over on a 0.42 ms server part in CI (the clock is read at two points 0.5 µs
+    # apart, but the kernel credits a thread's CPU at scheduler events)
+    assert engine > 0 and server > 0 and 0 < cpu <= server + 0.0002
     assert abs(engine - engine_s) <= SLACK + 0.05 * engine_s, (engine, engine_s)
     # the header's total is the handler's time: the ASGI call around it adds only routing (and rounding)
     assert engine + server <= handler_s + 0.0001, (engine, server, handler_s)
