@@ -13,7 +13,6 @@ on that rest (exact for one request at a time; under concurrency other requests'
 from __future__ import annotations
 
 import gc
-
 import json
 import logging
 import secrets
