@@ -10,7 +10,8 @@ turn), so a rollout's history is tokenized again on every turn. ``SegmentEncoder
 turns: the rendered text is cut at the tokenizer's own added tokens (which it splits out before anything else
 runs), and each piece between them is tokenized once and remembered. The ids are those of
 ``apply_chat_template(..., tokenize=True)`` exactly; a tokenizer for which that cannot be guaranteed is
-tokenized whole, as before (``benchmarks/bench_long_history.py``).
+tokenized whole, as before (``benchmarks/bench_long_history.py``). The render itself runs in transformers' Jinja
+sandbox with its per-read checks remembered (``template_sandbox``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 from .protocol import TOKEN_FIELDS, Message, Tool, bad_request
+from .template_sandbox import chat_template_environments, remember_attribute_checks
 
 _DROP = set(TOKEN_FIELDS) | {"routed_experts"}
 
@@ -148,6 +150,8 @@ class ChatRenderer:
         self.eos_id: int | None = tokenizer.eos_token_id
         self.default_kwargs = dict(default_chat_template_kwargs or {})
         self.encoder = SegmentEncoder(tokenizer)
+        for env in chat_template_environments(tokenizer):  # the sandbox's checks once per (type, attribute)
+            remember_attribute_checks(env)
         # apply_chat_template's own arguments: a template kwarg of one of these names changes how it tokenizes
         # (padding, truncation, ...), so such a render is left to apply_chat_template whole
         self._apply_params = frozenset(inspect.signature(tokenizer.apply_chat_template).parameters)
