@@ -33,12 +33,18 @@ message = st.one_of(
     st.fixed_dictionaries({"role": st.just("tool"), "content": text, "tool_call_id": st.just("c1")}))
 
 
-def _render(tokenizer, messages, tools, add_generation_prompt):
+def _outcome(render, *args, **kwargs) -> str:
+    """The rendered text, or the error as text: a template refusing something must refuse it the same way with
+    the memo as without."""
     try:
-        return tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=add_generation_prompt,
-                                             tokenize=False)
-    except Exception as exc:  # a template refusing a conversation must refuse it the same way with the memo
+        return render(*args, **kwargs)
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
+
+
+def _render(tokenizer, messages, tools, add_generation_prompt):
+    return _outcome(tokenizer.apply_chat_template, messages, tools=tools, add_generation_prompt=add_generation_prompt,
+                    tokenize=False)
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -83,13 +89,6 @@ def test_a_warm_render_asks_the_sandbox_nothing():
     assert asked == []
 
 
-def _outcome(template, context) -> str:
-    try:
-        return template.render(**context)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
 @pytest.mark.parametrize("source, context", [
     ("{{ messages.append(1) }}", {"messages": []}),             # mutates a list
     ("{{ m.update({}) }}", {"m": {}}),                          # mutates a dict
@@ -100,12 +99,12 @@ def _outcome(template, context) -> str:
     ("{% set ns = namespace(f=s.format) %}{{ ns.f(m) }}", {"s": "{0.__class__.__mro__}", "m": {}}),
 ])
 def test_what_the_sandbox_refuses_stays_refused(source, context):
-    plain = _outcome(ImmutableSandboxedEnvironment().from_string(source), context)
+    plain = _outcome(ImmutableSandboxedEnvironment().from_string(source).render, **context)
     assert plain.startswith("SecurityError: ")
     env = ImmutableSandboxedEnvironment()
     assert remember_attribute_checks(env)
     template = env.from_string(source)
-    assert [_outcome(template, context) for _ in range(3)] == [plain] * 3  # first sight and remembered
+    assert [_outcome(template.render, **context) for _ in range(3)] == [plain] * 3  # first sight and remembered
 
 
 def test_keys_named_like_methods_and_missing_names_read_as_jinja_reads_them():
