@@ -6,13 +6,14 @@
 by earlier turns are ignored without a word. The reference refuses both with a 400 (P19).
 """
 from reference_impl.server.protocol import TOKEN_FIELDS
-from reference_impl.server.service import Service
+from reference_impl.server.service import Service, json_value
 
 REPRODUCES = "D13, D14 (P19)"
 
 
 def _empty_wins(body):
     """The body without any token ids when an empty prefix wins the prefix rule; else unchanged."""
+    body = json_value(body)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return body
     messages = body["messages"]

@@ -5,13 +5,14 @@ schema) refuses Gym's carried token bundle outright, so no multi-turn rollout ge
 (contract §3.2 note).
 """
 from reference_impl.server.protocol import TOKEN_FIELDS, bad_request
-from reference_impl.server.service import Service
+from reference_impl.server.service import Service, json_value
 
 REPRODUCES = "contract §3.2 note (E2)"
 
 
 class Mutant(Service):
     async def chat(self, body):
+        body = json_value(body)
         messages = body.get("messages") if isinstance(body, dict) else None
         for i, m in enumerate(messages if isinstance(messages, list) else []):
             extra = [f for f in TOKEN_FIELDS if isinstance(m, dict) and f in m]
