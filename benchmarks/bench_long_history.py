@@ -44,6 +44,9 @@ from fixtures import fixture_path  # noqa: E402
 from bench_server_throughput import KV_BYTES, TOOLS  # noqa: E402  (the same servers and tool as the throughput bench)
 CHECKPOINTS = (1, 2, 4, 8, 16, 32, 64)
 MARGIN = 32  # tokens: a turn may grow a little more than the largest growth seen so far
+# Stock vLLM closes a connection idle for 5 s; the rollout grows for longer than that between two checkpoints, and a
+# request sent as the server closes fails (httpx.ReadError). Both servers keep connections 60 s (the reference's own).
+KEEP_ALIVE = {"VLLM_HTTP_TIMEOUT_KEEP_ALIVE": "60"}
 TIMING = re.compile(r"engine;dur=([\d.]+), server;dur=([\d.]+), server-cpu;dur=([\d.]+)")
 QUESTIONS = ["What should I pack for the next leg of the trip?", "Is it worth taking the train instead of flying?",
              "Which museum would you visit first, and why?", "How early should I be at the station tomorrow?",
@@ -205,7 +208,8 @@ def main() -> int:
     t0 = time.perf_counter()
     results: dict[int, dict] = {}
     with ServerProcess(ref_argv, ref_port, timeout=900, log_path=logs / "bench-long-reference.log") as ref, \
-            ServerProcess(stock_argv, stock_port, timeout=900, log_path=logs / "bench-long-stock.log") as stock:
+            ServerProcess(stock_argv, stock_port, timeout=900, log_path=logs / "bench-long-stock.log",
+                          env=KEEP_ALIVE) as stock:
         print(f"servers up in {time.perf_counter() - t0:.0f}s", flush=True)
         for i in range(args.sessions):
             t1 = time.perf_counter()

@@ -6,6 +6,7 @@ unit vectors (§7.7) so that a bug in one is caught by the other (ARCHITECTURE.m
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from itertools import compress
 
 
 class SpliceError(ValueError):
@@ -18,6 +19,11 @@ def _as_set(eos: int | Collection[int] | None) -> frozenset[int]:
     if isinstance(eos, int):
         return frozenset({eos})
     return frozenset(eos)
+
+
+def _count(ids: Sequence[int], members: frozenset[int]) -> int:
+    """How many of ``ids`` are in ``members`` (looped in C: every call counts over the whole rendered history)."""
+    return sum(map(members.__contains__, ids))
 
 
 def splice(model_prefix: Sequence[int], template_prefix: Sequence[int], template: Sequence[int],
@@ -41,21 +47,15 @@ def splice(model_prefix: Sequence[int], template_prefix: Sequence[int], template
     eos_set = _as_set(eos)
     if not eos_set:
         raise SpliceError("the tokenizer defines no eos_token_id, so the prefix cannot be spliced (contract §7.4)")
-    n = sum(1 for t in template_prefix if t in eos_set)
+    n = _count(template_prefix, eos_set)
     if n == 0:
         raise SpliceError("the rendered history through the last assistant message contains no EOS token: "
                           "the tokenizer's EOS is not the chat template's end-of-turn token (contract §7.9)")
-    seen = 0
-    cut = -1
-    for i, t in enumerate(template):
-        if t in eos_set:
-            seen += 1
-            if seen == n:
-                cut = i
-                break
-    if cut < 0:
+    ends = list(compress(range(len(template)), map(eos_set.__contains__, template)))  # where T's EOS are
+    if len(ends) < n:
         raise SpliceError(f"EOS token #{n} not found in the rendered prompt "
-                          f"(it has {seen}); the history is not monotonic (contract §7.4 step 5)")
+                          f"(it has {len(ends)}); the history is not monotonic (contract §7.4 step 5)")
+    cut = ends[n - 1]
     if model_prefix[-1] in eos_set or model_prefix[-1] in stop_ids:
         return [*model_prefix, *template[cut + 1:]]
     # Truncated by max_tokens: the template supplies the end-of-turn token (§7.6 b, probe P04).
@@ -76,8 +76,7 @@ def expected_prefix_eos_count(model_prefix: Sequence[int], template_prefix: Sequ
     turns too: counted on both sides, or every carried prefix after such a turn is one turn short.
     """
     closers = _as_set(eos) | frozenset(stop_ids)
-    have = sum(1 for t in model_prefix if t in closers)
-    want = sum(1 for t in template_prefix if t in closers)
+    have, want = _count(model_prefix, closers), _count(template_prefix, closers)
     if not model_prefix or model_prefix[-1] not in closers:
         want -= 1
     return have, want
