@@ -2,8 +2,8 @@
 
 Each public route takes the request body and returns the JSON response, or raises ``ApiError``; the HTTP
 layer (``app.py``) only maps those to responses. A body is the raw JSON bytes (what the HTTP layer passes) or
-its decoded value (tests, and subclasses that edit it: ``json_value``); both are validated alike. Contract references: the
-training body §3, token metadata §4, errors §5, the correction §7, server behaviours §8.
+its decoded value (tests, and subclasses that edit it: ``json_value``); both are validated alike. Contract
+references: the training body §3, token metadata §4, errors §5, the correction §7, server behaviours §8.
 """
 from __future__ import annotations
 
@@ -56,10 +56,11 @@ def validate(model: type[M], body: Any) -> M:
 
     Bytes are validated by pydantic straight from the JSON: no Python dicts and lists are built only to be
     validated and dropped, which is half the server's own time on a long Gym history (the carried bundles of
-    every earlier turn: ``benchmarks/bench_long_history.py``). Every strict type here accepts exactly the same
-    values in JSON and in Python mode, so a body valid one way is valid the other, with the same model. A body
-    refused that way is decoded and validated as a value, so every refusal (and what ``json.loads`` alone accepts,
-    such as a lone surrogate) is exactly what it was for a decoded body.
+    every earlier turn: ``benchmarks/bench_long_history.py``). pydantic's JSON and Python modes accept different
+    values only for types these models do not use (dates, enums, UUIDs, bytes), so a body valid one way is valid
+    the other, with the same model (``tests/reference_impl/server/test_service_validate.py`` compares the two on
+    generated bodies). A body refused that way is decoded and validated as a value, so every refusal (and what
+    ``json.loads`` alone accepts, such as a lone surrogate) is exactly what it was for a decoded body.
     """
     if isinstance(body, (bytes, bytearray)):
         try:
