@@ -105,7 +105,10 @@ def test_lookup_trains_through_the_servers_splice(tmp_path, lookup_policy_vllm, 
                        timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     start, *log = _metrics(tmp_path / "run")
-    assert 0 < start["val_reward"] < 0.5
+    # neither dead nor solved, so groups differ and the step has advantages to train on. (Not a bound on how warm:
+    # the warm policy's SFT sums floats in the CPU's own kernel order, so its weights, and its starting reward, differ
+    # between CPUs: 0.29 where the README's curves were run, 0.80 on an AMD EPYC, the previous main's code included.)
+    assert 0 < start["val_reward"] < 1
     assert sum(r["spliced_calls"] for r in log) > 0 and all(r["calls"] > 16 for r in log)  # multi-turn rollouts
     assert all(r["rollout_errors"] == r["contiguity_breaks"] == r["nan_logprobs"] == 0 for r in log)
     # the dumps the loop checks read: valid under the harness's own models, one line per rollout and per
