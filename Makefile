@@ -31,8 +31,8 @@ test:
 	@.venv/bin/python -m pytest --durations=40
 
 # Everything that does not need vLLM (no vLLM server, no real-Gym drive, no zoo on vLLM) on two pytest-xdist
-# workers: about 4 minutes on 2 cores, for the edit-test loop. It creates .venv only when there is none and never re-runs
-# the torch / vLLM install of an existing one (`make setup` does that); the fixtures and the Gym side
+# workers: about 4 minutes on 2 cores, for the edit-test loop. It creates .venv only when there is none and never
+# re-runs the torch / vLLM install of an existing one (`make setup` does that); the fixtures and the Gym side
 # environments are no-ops when up to date. CI runs the full `make test`.
 test-fast:
 	@[ -x .venv/bin/python ] || bash scripts/setup-env.sh
